@@ -1,0 +1,446 @@
+"""One captioning session: the only owner of asyncio tasks for a stream.
+
+Capture runs from Start to Stop and feeds an outbox of chunks. Each connection runs
+three independent tasks: send (outbox -> socket), receive (socket -> parser -> caption
+model) and keepalive. Sending never waits for a reply; receiving never waits for a
+send. Everything the outside world needs to know flows through a plain observer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from captioner.audio.sources import AudioSource
+from captioner.core.captions import CaptionEvent, CaptionModel
+from captioner.core.chunker import Chunker
+from captioner.core.closecodes import Meaning, close_meaning, http_meaning, network_meaning
+from captioner.core.config import StreamSettings
+from captioner.core.messages import (
+    ErrorMessage,
+    Metadata,
+    Results,
+    ServerMessage,
+    SpeechStarted,
+    Unknown,
+    UtteranceEnd,
+    parse_message,
+)
+from captioner.core.timeline import (
+    ConnectionClock,
+    results_on_capture_clock,
+    utterance_end_on_capture_clock,
+)
+from captioner.net.client import (
+    ConnectFailed,
+    Connection,
+    ConnectionEnded,
+    HandshakeRejected,
+    connect,
+)
+
+log = logging.getLogger(__name__)
+
+
+class State(enum.StrEnum):
+    IDLE = "Idle"
+    CONNECTING = "Connecting"
+    LIVE = "Live"
+    RECONNECTING = "Reconnecting"
+    STOPPING = "Stopping"
+    STOPPED = "Stopped"
+    ERROR = "Error"
+
+
+@dataclass(frozen=True)
+class Status:
+    """What the status bar (or stderr) shows."""
+
+    state: State
+    detail: str = ""
+    meaning: Meaning | None = None
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SessionEnd:
+    """How a session ended: `exit_code` follows the command line's convention."""
+
+    ok: bool
+    exit_code: int
+    meaning: Meaning | None = None
+    detail: str = ""
+
+
+@dataclass
+class SessionStats:
+    """Counters for the status bar, the command line and the benchmarks."""
+
+    chunks_sent: int = 0
+    bytes_sent: int = 0
+    keepalives_sent: int = 0
+    messages_received: int = 0
+    unknown_messages: int = 0
+    results_received: int = 0
+    chunks_muted: int = 0
+    level_dbfs: float = -120.0
+    #: seconds from a chunk being ready (its last block left the audio callback) to its
+    #: bytes handed to the socket; bounded so hours of streaming stay small
+    send_latencies: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
+    #: seconds from a Results message arriving to the caption model updated
+    caption_latencies: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
+    #: capture seconds minus the end of the newest final: how far behind captions are
+    lag_seconds: float = 0.0
+
+
+class SessionObserver(Protocol):
+    def status_changed(self, status: Status) -> None: ...
+
+    def captions_changed(self, events: Sequence[CaptionEvent]) -> None: ...
+
+    def message_received(self, message: ServerMessage) -> None: ...
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    data: bytes
+    capture_sample: int
+    ready_at: float
+
+    @property
+    def n_samples(self) -> int:
+        return len(self.data) // 2
+
+
+_END = _Chunk(b"", -1, 0.0)
+
+
+#: Deepgram's advice is 20-250 ms of audio per message; a shorter tail is padded with silence.
+MIN_CHUNK_MS = 20
+
+
+def _pad_to_minimum(data: bytes, sample_rate: int) -> bytes:
+    minimum = sample_rate * MIN_CHUNK_MS // 1000 * 2
+    return data if len(data) >= minimum else data + bytes(minimum - len(data))
+
+
+def _dbfs(block: np.ndarray) -> float:
+    if block.size == 0:
+        return -120.0
+    data = block.astype(np.float32, copy=False)
+    if block.dtype == np.int16:
+        data = data / 32768.0
+    elif block.dtype == np.int32:
+        data = data / 2147483648.0
+    elif block.dtype == np.uint8:
+        data = (data - 128.0) / 128.0
+    rms = float(np.sqrt(np.mean(np.square(data, dtype=np.float64))))
+    return max(-120.0, 20.0 * float(np.log10(rms))) if rms > 0 else -120.0
+
+
+class Session:
+    """Stream one audio source to one endpoint until the source ends or Stop is asked.
+
+    `max_realtime` bounds how fast queued audio is sent (Deepgram processes at most
+    1.25x real time); `None` sends as fast as the socket takes it (files in --fast mode).
+    """
+
+    def __init__(
+        self,
+        settings: StreamSettings,
+        source: AudioSource,
+        observer: SessionObserver,
+        *,
+        keepalive_interval: float = 4.0,
+        drain_timeout: float = 5.0,
+        open_timeout: float = 10.0,
+        ping_interval: float | None = 20.0,
+        ping_timeout: float | None = 20.0,
+        finalize_on_stop: bool = False,
+        max_realtime: float | None = 1.25,
+        burst_seconds: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.source = source
+        self.observer = observer
+        self.keepalive_interval = keepalive_interval
+        self.drain_timeout = drain_timeout
+        self.open_timeout = open_timeout
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.finalize_on_stop = finalize_on_stop
+        self.max_realtime = max_realtime
+        self.burst_seconds = burst_seconds
+        self._now = clock
+        self.captions = CaptionModel(language=settings.language)
+        self.stats = SessionStats()
+        self.request_id: str | None = None
+        self.last_metadata: Metadata | None = None
+        self._outbox: asyncio.Queue[_Chunk] = asyncio.Queue()
+        self._stop_requested = asyncio.Event()
+        self._capture_done = False
+        self._muted = False
+        self._unpaused = asyncio.Event()
+        self._unpaused.set()
+        self._capture_sample = 0
+        self._last_frame_sent = 0.0
+        self._close_stream_sent = False
+        self._status = Status(State.IDLE)
+
+    # -- controls (safe to call from the loop thread at any time) --------------------
+
+    def mute(self, on: bool) -> None:
+        """Stop sending audio (it is discarded); KeepAlive holds the connection."""
+        self._muted = on
+
+    def pause(self, on: bool) -> None:
+        """Hold audio back without discarding it; it is sent when the pause ends."""
+        if on:
+            self._unpaused.clear()
+        else:
+            self._unpaused.set()
+
+    @property
+    def muted(self) -> bool:
+        return self._muted
+
+    @property
+    def paused(self) -> bool:
+        return not self._unpaused.is_set()
+
+    def request_stop(self) -> None:
+        """Begin a graceful stop: no more capture, CloseStream, drain the last finals."""
+        if not self._stop_requested.is_set():
+            self._stop_requested.set()
+            self._unpaused.set()
+            self.source.close()
+
+    @property
+    def status(self) -> Status:
+        return self._status
+
+    # -- the run --------------------------------------------------------------------
+
+    async def run(self) -> SessionEnd:
+        """Run to the end; raises SettingsError for settings that make no sense."""
+        self.settings.validate()
+        chunker = Chunker(
+            in_rate=self.source.sample_rate,
+            in_channels=self.source.channels,
+            out_rate=self.settings.sample_rate,
+            chunk_ms=self.settings.chunk_ms,
+        )
+        await self.source.start()
+        capture = asyncio.create_task(self._capture(chunker), name="capture")
+        try:
+            return await self._connect_and_stream()
+        finally:
+            self.source.close()
+            capture.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await capture
+            self._emit(self.captions.finish())
+
+    async def _connect_and_stream(self) -> SessionEnd:
+        self._set_status(State.CONNECTING, "connecting")
+        try:
+            conn = await connect(
+                self.settings,
+                open_timeout=self.open_timeout,
+                ping_interval=self.ping_interval,
+                ping_timeout=self.ping_timeout,
+            )
+        except HandshakeRejected as exc:
+            meaning = http_meaning(exc.status, exc.dg_error)
+            self.request_id = exc.request_id
+            return self._fail(meaning, exc.dg_error or exc.body_text)
+        except ConnectFailed as exc:
+            return self._fail(network_meaning(exc.description), exc.description)
+        self.request_id = conn.request_id
+        try:
+            ended, drained = await self._stream(conn)
+        finally:
+            await conn.close()
+        return self._conclude(ended, drained)
+
+    def _conclude(self, ended: ConnectionEnded | None, drained: bool) -> SessionEnd:
+        if self._close_stream_sent:
+            detail = "finished" if drained else "finished (the server did not confirm in time)"
+            self._set_status(State.STOPPED, detail)
+            return SessionEnd(ok=True, exit_code=0, detail=detail)
+        if ended is None:
+            return self._fail(network_meaning("the connection ended unexpectedly"), "")
+        meaning = close_meaning(ended.code, ended.reason, sent_by_client=ended.sent_by_client)
+        if ended.code == 1000 and not meaning.retry:
+            meaning = network_meaning("the server ended the stream before we asked it to")
+        return self._fail(meaning, ended.reason)
+
+    def _fail(self, meaning: Meaning, detail: str) -> SessionEnd:
+        self._set_status(State.ERROR, detail, meaning)
+        return SessionEnd(ok=False, exit_code=meaning.exit_code, meaning=meaning, detail=detail)
+
+    async def _stream(self, conn: Connection) -> tuple[ConnectionEnded | None, bool]:
+        """Run send, receive and keepalive on one connection until it ends.
+
+        Returns how the connection ended and whether it was drained (the server
+        closed after our CloseStream, rather than our drain limit cutting it off).
+        """
+        clock = ConnectionClock(self.settings.sample_rate)
+        self._close_stream_sent = False
+        self._last_frame_sent = self._now()
+        self._set_status(State.LIVE, self.source.description)
+        receiver = asyncio.create_task(self._receive(conn, clock), name="receive")
+        sender = asyncio.create_task(self._send(conn, clock), name="send")
+        keeper = asyncio.create_task(self._keepalive(conn), name="keepalive")
+        try:
+            await asyncio.wait({receiver, sender}, return_when=asyncio.FIRST_COMPLETED)
+            if sender.done() and not receiver.done():
+                error = sender.exception()
+                if error is not None and not isinstance(error, ConnectionEnded):
+                    raise error
+                if error is None:
+                    self._set_status(State.STOPPING, "finishing the last captions")
+                    done, _ = await asyncio.wait({receiver}, timeout=self.drain_timeout)
+                    if not done:
+                        log.warning("drain limit of %.1f s reached", self.drain_timeout)
+                        conn.abort()
+                        return None, False
+            ended = await receiver
+            return ended, self._close_stream_sent
+        finally:
+            for task in (receiver, sender, keeper):
+                task.cancel()
+            results = await asyncio.gather(receiver, sender, keeper, return_exceptions=True)
+            for result in results:
+                if isinstance(result, BaseException) and not isinstance(
+                    result, asyncio.CancelledError | ConnectionEnded
+                ):
+                    log.error("stream task failed", exc_info=result)
+
+    async def _capture(self, chunker: Chunker) -> None:
+        """Source -> chunker -> outbox. Runs from Start to Stop, across connections."""
+        try:
+            while not self._stop_requested.is_set():
+                block = await self.source.read()
+                if block is None:
+                    break
+                self.stats.level_dbfs = _dbfs(block.data)
+                ready_at = block.captured_at
+                for data in chunker.push(block.data):
+                    self._enqueue(data, ready_at)
+            tail = chunker.flush()
+            if tail:
+                self._enqueue(_pad_to_minimum(tail, self.settings.sample_rate), self._now())
+        finally:
+            self._capture_done = True
+            self._outbox.put_nowait(_END)
+
+    def _enqueue(self, data: bytes, ready_at: float) -> None:
+        start = self._capture_sample
+        self._capture_sample += len(data) // 2
+        if self._muted:
+            self.stats.chunks_muted += 1
+            return
+        self._outbox.put_nowait(_Chunk(data, start, ready_at))
+
+    async def _send(self, conn: Connection, clock: ConnectionClock) -> None:
+        """Outbox -> socket at no more than `max_realtime`; then Finalize/CloseStream."""
+        opened = self._now()
+        rate = self.settings.sample_rate
+        while True:
+            chunk = await self._outbox.get()
+            if chunk is _END:
+                break
+            await self._unpaused.wait()
+            if self.max_realtime is not None:
+                allowed = self.burst_seconds + (self._now() - opened) * self.max_realtime
+                excess = clock.seconds_sent + chunk.n_samples / rate - allowed
+                if excess > 0:
+                    await asyncio.sleep(excess / self.max_realtime)
+            await conn.send_audio(chunk.data)
+            now = self._now()
+            self._last_frame_sent = now
+            clock.sent(chunk.capture_sample, chunk.n_samples)
+            self.stats.chunks_sent += 1
+            self.stats.bytes_sent += len(chunk.data)
+            self.stats.send_latencies.append(now - chunk.ready_at)
+        if self.finalize_on_stop:
+            self.captions.note_finalize_sent()
+            await conn.send_control("Finalize")
+        self._close_stream_sent = True
+        await conn.send_control("CloseStream")
+        self._last_frame_sent = self._now()
+
+    async def _keepalive(self, conn: Connection) -> None:
+        """A KeepAlive whenever no frame has gone out for `keepalive_interval` seconds."""
+        tick = min(0.25, self.keepalive_interval / 4)
+        while not self._close_stream_sent:
+            await asyncio.sleep(tick)
+            if self._close_stream_sent:
+                return
+            if self._now() - self._last_frame_sent >= self.keepalive_interval:
+                self._last_frame_sent = self._now()
+                await conn.send_control("KeepAlive")
+                self.stats.keepalives_sent += 1
+
+    async def _receive(self, conn: Connection, clock: ConnectionClock) -> ConnectionEnded:
+        """Socket -> parser -> caption model, until the connection ends."""
+        while True:
+            try:
+                raw = await conn.recv()
+            except ConnectionEnded as ended:
+                return ended
+            arrived = self._now()
+            message = parse_message(raw)
+            self.stats.messages_received += 1
+            self._handle(message, clock)
+            if isinstance(message, Results):
+                self.stats.caption_latencies.append(self._now() - arrived)
+
+    def _handle(self, message: ServerMessage, clock: ConnectionClock) -> None:
+        if isinstance(message, Results):
+            self.stats.results_received += 1
+            if self.request_id is None:
+                self.request_id = message.request_id
+            moved = results_on_capture_clock(message, clock)
+            self._emit(self.captions.on_results(moved))
+            if message.is_final:
+                self.stats.lag_seconds = max(
+                    0.0, self._capture_sample / self.settings.sample_rate - moved.end
+                )
+            return
+        if isinstance(message, UtteranceEnd):
+            self._emit(
+                self.captions.on_utterance_end(utterance_end_on_capture_clock(message, clock))
+            )
+            return
+        if isinstance(message, Metadata):
+            self.last_metadata = message
+            if clock.samples_sent and message.channels == 0 and message.duration == 0:
+                log.warning("the server decoded no audio: check the encoding and sample rate")
+        elif isinstance(message, ErrorMessage):
+            log.warning("server %s: %s %s", message.kind, message.description, message.message)
+        elif isinstance(message, Unknown):
+            self.stats.unknown_messages += 1
+            log.warning("ignored a server message (%s): %.120s", message.reason, message.raw)
+        elif isinstance(message, SpeechStarted):
+            pass
+        self.observer.message_received(message)
+
+    def _emit(self, events: Sequence[CaptionEvent]) -> None:
+        if events:
+            self.observer.captions_changed(events)
+
+    def _set_status(self, state: State, detail: str = "", meaning: Meaning | None = None) -> None:
+        self._status = Status(state, detail, meaning, self.request_id)
+        self.observer.status_changed(self._status)
