@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import enum
 import logging
+import random
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -21,6 +22,8 @@ from typing import Protocol
 import numpy as np
 
 from captioner.audio.sources import AudioSource
+from captioner.core.backlog import AudioBacklog, AudioChunk, pad_to_minimum
+from captioner.core.backoff import Backoff
 from captioner.core.captions import CaptionEvent, CaptionModel
 from captioner.core.chunker import Chunker
 from captioner.core.closecodes import Meaning, close_meaning, http_meaning, network_meaning
@@ -110,29 +113,6 @@ class SessionObserver(Protocol):
     def message_received(self, message: ServerMessage) -> None: ...
 
 
-@dataclass(frozen=True)
-class _Chunk:
-    data: bytes
-    capture_sample: int
-    ready_at: float
-
-    @property
-    def n_samples(self) -> int:
-        return len(self.data) // 2
-
-
-_END = _Chunk(b"", -1, 0.0)
-
-
-#: Deepgram's advice is 20-250 ms of audio per message; a shorter tail is padded with silence.
-MIN_CHUNK_MS = 20
-
-
-def _pad_to_minimum(data: bytes, sample_rate: int) -> bytes:
-    minimum = sample_rate * MIN_CHUNK_MS // 1000 * 2
-    return data if len(data) >= minimum else data + bytes(minimum - len(data))
-
-
 def _dbfs(block: np.ndarray) -> float:
     if block.size == 0:
         return -120.0
@@ -148,10 +128,15 @@ def _dbfs(block: np.ndarray) -> float:
 
 
 class Session:
-    """Stream one audio source to one endpoint until the source ends or Stop is asked.
+    """Stream one audio source until it ends or Stop is asked, reconnecting as needed.
 
-    `max_realtime` bounds how fast queued audio is sent (Deepgram processes at most
-    1.25x real time); `None` sends as fast as the socket takes it (files in --fast mode).
+    Retryable ends (network drops, 1011, 1001, 429, 5xx, our own ping timeout) lead to a
+    new connection after a backoff, with the unacknowledged audio replayed first; ends
+    that retrying cannot fix (400, 401, 402, 403, 404, 1008) stop at once.
+    `give_up_after` bounds how long an outage may last before the session ends with an
+    error (None: never, as a window wants). `max_realtime` bounds how fast queued audio
+    is sent (Deepgram processes at most 1.25x real time); None sends as fast as the
+    socket takes it (files in --fast mode).
     """
 
     def __init__(
@@ -166,8 +151,13 @@ class Session:
         ping_interval: float | None = 20.0,
         ping_timeout: float | None = 20.0,
         finalize_on_stop: bool = False,
-        max_realtime: float | None = 1.25,
-        burst_seconds: float = 2.0,
+        max_realtime: float | None = 1.2,
+        burst_seconds: float | None = None,
+        reconnect: bool = True,
+        give_up_after: float | None = None,
+        replay_seconds: float = 60.0,
+        stable_after: float = 30.0,
+        backoff: Backoff | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
@@ -180,13 +170,22 @@ class Session:
         self.ping_timeout = ping_timeout
         self.finalize_on_stop = finalize_on_stop
         self.max_realtime = max_realtime
-        self.burst_seconds = burst_seconds
+        self.burst_seconds = (
+            burst_seconds if burst_seconds is not None else settings.chunk_ms / 1000
+        )
+        self.reconnect = reconnect
+        self.give_up_after = give_up_after
+        self.stable_after = stable_after
+        self.backoff = backoff or Backoff()
         self._now = clock
         self.captions = CaptionModel(language=settings.language)
         self.stats = SessionStats()
         self.request_id: str | None = None
         self.last_metadata: Metadata | None = None
-        self._outbox: asyncio.Queue[_Chunk] = asyncio.Queue()
+        self.connections = 0
+        chunk_samples = settings.sample_rate * settings.chunk_ms // 1000
+        self.backlog = AudioBacklog(settings.sample_rate, chunk_samples, replay_seconds)
+        self._audio_ready = asyncio.Event()
         self._stop_requested = asyncio.Event()
         self._capture_done = False
         self._muted = False
@@ -195,6 +194,8 @@ class Session:
         self._capture_sample = 0
         self._last_frame_sent = 0.0
         self._close_stream_sent = False
+        self._drained = True
+        self._connected_at: float | None = None
         self._status = Status(State.IDLE)
 
     # -- controls (safe to call from the loop thread at any time) --------------------
@@ -243,7 +244,7 @@ class Session:
         await self.source.start()
         capture = asyncio.create_task(self._capture(chunker), name="capture")
         try:
-            return await self._connect_and_stream()
+            return await self._connect_loop()
         finally:
             self.source.close()
             capture.cancel()
@@ -251,8 +252,43 @@ class Session:
                 await capture
             self._emit(self.captions.finish())
 
-    async def _connect_and_stream(self) -> SessionEnd:
-        self._set_status(State.CONNECTING, "connecting")
+    async def _connect_loop(self) -> SessionEnd:
+        outage_since: float | None = None
+        while True:
+            state = State.CONNECTING if self.connections == 0 else State.RECONNECTING
+            self._set_status(state, "connecting" if state is State.CONNECTING else "reconnecting")
+            meaning, detail, retry_after = await self._attempt()
+            if meaning is None:  # the stream ended as asked
+                return self._conclude_stopped()
+            if self._stop_requested.is_set() and self.backlog.pending_samples == 0:
+                return self._conclude_stopped()
+            now = self._now()
+            if self._connected_at is not None:
+                if now - self._connected_at >= self.stable_after:
+                    self.backoff.reset()
+                outage_since = now
+            elif outage_since is None:
+                outage_since = now
+            if not (self.reconnect and meaning.retry):
+                return self._fail(meaning, detail)
+            if self.give_up_after is not None and now - outage_since >= self.give_up_after:
+                return self._fail(meaning, detail)
+            delay = self.backoff.next_delay(random.random(), retry_after)
+            self._set_status(
+                State.RECONNECTING,
+                f"Reconnecting in {delay:.0f} s (attempt {self.backoff.attempt}, audio kept)"
+                if delay >= 1
+                else f"Reconnecting (attempt {self.backoff.attempt}, audio kept)",
+                meaning,
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop_requested.wait(), delay)
+            if self._stop_requested.is_set():
+                return self._conclude_stopped(interrupted=True)
+
+    async def _attempt(self) -> tuple[Meaning | None, str, float | None]:
+        """One connection, from the upgrade to its end; (None, ...) when it ended as asked."""
+        self._connected_at = None
         try:
             conn = await connect(
                 self.settings,
@@ -261,29 +297,55 @@ class Session:
                 ping_timeout=self.ping_timeout,
             )
         except HandshakeRejected as exc:
-            meaning = http_meaning(exc.status, exc.dg_error)
             self.request_id = exc.request_id
-            return self._fail(meaning, exc.dg_error or exc.body_text)
+            return (
+                http_meaning(exc.status, exc.dg_error),
+                exc.dg_error or exc.body_text,
+                exc.retry_after,
+            )
         except ConnectFailed as exc:
-            return self._fail(network_meaning(exc.description), exc.description)
+            return network_meaning(exc.description), exc.description, None
+        self._connected_at = self._now()
+        self.connections += 1
         self.request_id = conn.request_id
+        if self.connections > 1:
+            self._replay_from_ack()
         try:
             ended, drained = await self._stream(conn)
         finally:
             await conn.close()
-        return self._conclude(ended, drained)
-
-    def _conclude(self, ended: ConnectionEnded | None, drained: bool) -> SessionEnd:
         if self._close_stream_sent:
-            detail = "finished" if drained else "finished (the server did not confirm in time)"
-            self._set_status(State.STOPPED, detail)
-            return SessionEnd(ok=True, exit_code=0, detail=detail)
+            self._drained = drained
+            return None, "", None
         if ended is None:
-            return self._fail(network_meaning("the connection ended unexpectedly"), "")
+            return network_meaning("the connection ended unexpectedly"), "", None
         meaning = close_meaning(ended.code, ended.reason, sent_by_client=ended.sent_by_client)
         if ended.code == 1000 and not meaning.retry:
             meaning = network_meaning("the server ended the stream before we asked it to")
-        return self._fail(meaning, ended.reason)
+        return meaning, ended.reason, None
+
+    def _replay_from_ack(self) -> None:
+        """Send again what the last connection received but never finalised."""
+        gap = self.backlog.rewind()
+        rate = self.settings.sample_rate
+        self._emit(self.captions.set_offset(0.0))
+        if gap is not None:
+            log.warning(
+                "the outage outlived the replay buffer: %.1f s of audio lost",
+                (gap.end_sample - gap.start_sample) / rate,
+            )
+            self._emit(self.captions.add_gap(gap.start_sample / rate, gap.end_sample / rate))
+        self._audio_ready.set()
+
+    def _conclude_stopped(self, *, interrupted: bool = False) -> SessionEnd:
+        if interrupted:
+            detail = "stopped while reconnecting"
+        elif self._drained:
+            detail = "finished"
+        else:
+            detail = "finished (the server did not confirm in time)"
+        self._set_status(State.STOPPED, detail)
+        return SessionEnd(ok=True, exit_code=0, detail=detail)
 
     def _fail(self, meaning: Meaning, detail: str) -> SessionEnd:
         self._set_status(State.ERROR, detail, meaning)
@@ -328,7 +390,7 @@ class Session:
                     log.error("stream task failed", exc_info=result)
 
     async def _capture(self, chunker: Chunker) -> None:
-        """Source -> chunker -> outbox. Runs from Start to Stop, across connections."""
+        """Source -> chunker -> backlog. Runs from Start to Stop, across connections."""
         try:
             while not self._stop_requested.is_set():
                 block = await self.source.read()
@@ -340,10 +402,10 @@ class Session:
                     self._enqueue(data, ready_at)
             tail = chunker.flush()
             if tail:
-                self._enqueue(_pad_to_minimum(tail, self.settings.sample_rate), self._now())
+                self._enqueue(pad_to_minimum(tail, self.settings.sample_rate), self._now())
         finally:
             self._capture_done = True
-            self._outbox.put_nowait(_END)
+            self._audio_ready.set()
 
     def _enqueue(self, data: bytes, ready_at: float) -> None:
         start = self._capture_sample
@@ -351,17 +413,29 @@ class Session:
         if self._muted:
             self.stats.chunks_muted += 1
             return
-        self._outbox.put_nowait(_Chunk(data, start, ready_at))
+        self.backlog.add(AudioChunk(data, start, ready_at))
+        self._audio_ready.set()
+
+    async def _next_chunk(self) -> AudioChunk | None:
+        """The next chunk to send, or None once capture has ended and all is sent."""
+        while True:
+            chunk = self.backlog.take()
+            if chunk is not None:
+                return chunk
+            if self._capture_done:
+                return None
+            self._audio_ready.clear()
+            await self._audio_ready.wait()
 
     async def _send(self, conn: Connection, clock: ConnectionClock) -> None:
-        """Outbox -> socket at no more than `max_realtime`; then Finalize/CloseStream."""
+        """Backlog -> socket at no more than `max_realtime`; then Finalize/CloseStream."""
         opened = self._now()
         rate = self.settings.sample_rate
         while True:
-            chunk = await self._outbox.get()
-            if chunk is _END:
-                break
             await self._unpaused.wait()
+            chunk = await self._next_chunk()
+            if chunk is None:
+                break
             if self.max_realtime is not None:
                 allowed = self.burst_seconds + (self._now() - opened) * self.max_realtime
                 excess = clock.seconds_sent + chunk.n_samples / rate - allowed
@@ -415,14 +489,13 @@ class Session:
             moved = results_on_capture_clock(message, clock)
             self._emit(self.captions.on_results(moved))
             if message.is_final:
-                self.stats.lag_seconds = max(
-                    0.0, self._capture_sample / self.settings.sample_rate - moved.end
-                )
+                rate = self.settings.sample_rate
+                self.backlog.ack(round(clock.to_capture(message.end) * rate))
+                self.stats.lag_seconds = max(0.0, self._capture_sample / rate - moved.end)
             return
         if isinstance(message, UtteranceEnd):
-            self._emit(
-                self.captions.on_utterance_end(utterance_end_on_capture_clock(message, clock))
-            )
+            moved_end = utterance_end_on_capture_clock(message, clock)
+            self._emit(self.captions.on_utterance_end(moved_end))
             return
         if isinstance(message, Metadata):
             self.last_metadata = message

@@ -146,7 +146,7 @@ async def test_400_dg_error_shown_verbatim_and_not_retried(tmp_path: Path) -> No
 
 @pytest.mark.parametrize(
     ("status", "exit_code", "kind"),
-    [(402, 4, "refused"), (403, 3, "auth"), (404, 4, "refused"), (503, 5, "server")],
+    [(402, 4, "refused"), (403, 3, "auth"), (404, 4, "refused")],
 )
 async def test_other_refusals_map_to_exit_codes(
     tmp_path: Path, status: int, exit_code: int, kind: str
@@ -155,6 +155,7 @@ async def test_other_refusals_map_to_exit_codes(
     async with DeepgramEmulator(Script(handshakes=[Refuse(status)])) as emu:
         end, _, _ = await run_session(settings_for(emu), WavFileSource(wav, pacing="fast"))
     assert end.exit_code == exit_code
+    assert len(emu.connections) == 1  # retrying cannot fix these
     assert end.meaning is not None and end.meaning.kind == kind
 
 
@@ -163,7 +164,7 @@ async def test_unreachable_server_is_a_network_error(tmp_path: Path) -> None:
     async with DeepgramEmulator(Script()) as emu:
         url = emu.url
     settings = StreamSettings(url=url, api_key=KEY)
-    end, _, _ = await run_session(settings, WavFileSource(wav, pacing="fast"))
+    end, _, _ = await run_session(settings, WavFileSource(wav, pacing="fast"), give_up_after=0.0)
     assert end.exit_code == 5
     assert end.meaning is not None and end.meaning.retry
 
@@ -408,7 +409,7 @@ async def test_drain_limit_when_the_server_never_closes(tmp_path: Path) -> None:
     assert took < 4.0
 
 
-# -- G: error closes (the session reports; reconnecting is a later layer) -------------------
+# -- G: error closes, as reported when reconnecting is off (see test_reconnect.py) ----------
 
 
 @pytest.mark.parametrize(
@@ -431,7 +432,9 @@ async def test_error_closes_are_explained(
     wav = write_wav(tmp_path / "a.wav", 3.0)
     timeline = [AfterAudio(0.5), Close(code, reason, metadata=True)]
     async with DeepgramEmulator(Script(timeline=timeline)) as emu:
-        end, rec, _ = await run_session(settings_for(emu), WavFileSource(wav, pacing="realtime"))
+        end, rec, _ = await run_session(
+            settings_for(emu), WavFileSource(wav, pacing="realtime"), reconnect=False
+        )
     assert not end.ok
     assert end.exit_code == exit_code
     assert end.meaning is not None and end.meaning.label == label
@@ -443,7 +446,7 @@ async def test_unasked_metadata_and_1000_is_an_unexpected_end(tmp_path: Path) ->
     wav = write_wav(tmp_path / "a.wav", 3.0)
     async with DeepgramEmulator(Script(end_after_audio=0.5)) as emu:
         end, _, session = await run_session(
-            settings_for(emu), WavFileSource(wav, pacing="realtime")
+            settings_for(emu), WavFileSource(wav, pacing="realtime"), reconnect=False
         )
     assert not end.ok
     assert end.exit_code == 5
@@ -453,7 +456,9 @@ async def test_unasked_metadata_and_1000_is_an_unexpected_end(tmp_path: Path) ->
 async def test_drop_without_close_frame_is_a_network_error(tmp_path: Path) -> None:
     wav = write_wav(tmp_path / "a.wav", 3.0)
     async with DeepgramEmulator(Script(drop_after_audio=0.5)) as emu:
-        end, _, _ = await run_session(settings_for(emu), WavFileSource(wav, pacing="realtime"))
+        end, _, _ = await run_session(
+            settings_for(emu), WavFileSource(wav, pacing="realtime"), reconnect=False
+        )
     assert end.exit_code == 5
     assert end.meaning is not None and end.meaning.label == "1006"
 
@@ -466,6 +471,7 @@ async def test_client_ping_timeout_is_reported_as_connection_lost(tmp_path: Path
             WavFileSource(wav, pacing="realtime"),
             ping_interval=0.3,
             ping_timeout=0.5,
+            reconnect=False,
         )
     assert end.exit_code == 5
     assert end.meaning is not None and end.meaning.retry
