@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import enum
 import logging
+import math
 import random
 import time
 from collections import deque
@@ -21,6 +22,7 @@ from typing import Protocol
 
 import numpy as np
 
+from captioner.audio.resilient import SourceEvent
 from captioner.audio.sources import AudioSource
 from captioner.core.backlog import AudioBacklog, AudioChunk, pad_to_minimum
 from captioner.core.backoff import Backoff
@@ -113,18 +115,15 @@ class SessionObserver(Protocol):
     def message_received(self, message: ServerMessage) -> None: ...
 
 
-def _dbfs(block: np.ndarray) -> float:
-    if block.size == 0:
+def chunk_dbfs(data: bytes) -> float:
+    """Level of a 16-bit chunk in dB below full scale (for meters and silence warnings)."""
+    samples = np.frombuffer(data, dtype="<i2").astype(np.float32)
+    if samples.size == 0:
         return -120.0
-    data = block.astype(np.float32, copy=False)
-    if block.dtype == np.int16:
-        data = data / 32768.0
-    elif block.dtype == np.int32:
-        data = data / 2147483648.0
-    elif block.dtype == np.uint8:
-        data = (data - 128.0) / 128.0
-    rms = float(np.sqrt(np.mean(np.square(data, dtype=np.float64))))
-    return max(-120.0, 20.0 * float(np.log10(rms))) if rms > 0 else -120.0
+    mean_square = float(np.dot(samples, samples)) / samples.size
+    if mean_square <= 0:
+        return -120.0
+    return max(-120.0, 10.0 * math.log10(mean_square / (32768.0 * 32768.0)))
 
 
 class Session:
@@ -176,7 +175,7 @@ class Session:
         self.reconnect = reconnect
         self.give_up_after = give_up_after
         self.stable_after = stable_after
-        self.backoff = backoff or Backoff()
+        self.backoff = backoff or Backoff(first=0.25)
         self._now = clock
         self.captions = CaptionModel(language=settings.language)
         self.stats = SessionStats()
@@ -197,6 +196,11 @@ class Session:
         self._drained = True
         self._connected_at: float | None = None
         self._status = Status(State.IDLE)
+        self._next_frame: int | None = None
+        self.source_problem: str | None = None
+        set_listener = getattr(source, "set_listener", None)
+        if callable(set_listener):
+            set_listener(self._on_source_event)
 
     # -- controls (safe to call from the loop thread at any time) --------------------
 
@@ -396,7 +400,12 @@ class Session:
                 block = await self.source.read()
                 if block is None:
                     break
-                self.stats.level_dbfs = _dbfs(block.data)
+                if self._next_frame is not None and block.frame_index > self._next_frame:
+                    # the source lost time (device gone, then back): the clock runs on
+                    skipped = block.frame_index - self._next_frame
+                    rate_ratio = self.settings.sample_rate / self.source.sample_rate
+                    self._capture_sample += round(skipped * rate_ratio)
+                self._next_frame = block.frame_index + len(block.data)
                 ready_at = block.captured_at
                 for data in chunker.push(block.data):
                     self._enqueue(data, ready_at)
@@ -408,6 +417,7 @@ class Session:
             self._audio_ready.set()
 
     def _enqueue(self, data: bytes, ready_at: float) -> None:
+        self.stats.level_dbfs = chunk_dbfs(data)
         start = self._capture_sample
         self._capture_sample += len(data) // 2
         if self._muted:
@@ -509,6 +519,14 @@ class Session:
         elif isinstance(message, SpeechStarted):
             pass
         self.observer.message_received(message)
+
+    def _on_source_event(self, event: SourceEvent) -> None:
+        """The audio source lost or regained its device, or went digitally silent."""
+        self.source_problem = None if event.kind in ("restored", "sound") else event.message
+        detail = event.message
+        if event.kind == "lost":
+            detail += " The connection is kept alive meanwhile."
+        self._set_status(self._status.state, detail, self._status.meaning)
 
     def _emit(self, events: Sequence[CaptionEvent]) -> None:
         if events:

@@ -50,7 +50,11 @@ def test_rewind_replays_exactly_the_unacknowledged_audio(
     assert backlog.rewind() is None
     replay = drain(backlog)
     data = b"".join(c.data for c in replay)
-    assert data == audio(acked, end - acked)
+    expected = audio(acked, end - acked)
+    # a lone piece shorter than 20 ms is padded with silence, never sent tiny
+    assert data[: len(expected)] == expected
+    assert data[len(expected) :] == bytes(len(data) - len(expected))
+    assert len(data) - len(expected) < 640
     assert all(c.data for c in replay)
     assert all(640 <= len(c.data) <= 8000 for c in replay[:-1])
     position = acked

@@ -24,9 +24,12 @@ from captioner.session import Session, SessionEnd, State
 from tests.deepgram_emulator import (
     NET0001_REASON,
     Accept,
+    AfterAudio,
     DeepgramEmulator,
+    Hang,
     Refuse,
     Script,
+    SendText,
     WordSlot,
 )
 from tests.test_session import KEY, Recorder
@@ -250,3 +253,41 @@ async def test_client_gives_up_after_the_outage_budget(tmp_path: Path) -> None:
     assert not end.ok and end.exit_code == 5
     assert 1.0 <= took < 3.0
     assert rec.states[-1] is State.ERROR
+
+
+async def test_a_server_that_never_answers_the_upgrade_is_retried(tmp_path: Path) -> None:
+    wav = slot_wav(tmp_path / "s.wav", 4)
+    script = Script(words=word_for, handshakes=[Hang(), Accept()])
+    async with DeepgramEmulator(script) as emu:
+        end, rec, _ = await run(emu, wav, open_timeout=0.5)
+    assert end.ok
+    assert [c.plan for c in emu.connections] == ["hang", "accept"]
+    assert committed_words(rec) == expected_words(4)
+    meanings = [s.meaning for s in rec.statuses if s.state is State.RECONNECTING and s.meaning]
+    assert meanings and meanings[0] is not None and meanings[0].retry
+
+
+async def test_a_server_that_stalls_mid_stream_is_left_and_the_words_replayed(
+    tmp_path: Path,
+) -> None:
+    wav = slot_wav(tmp_path / "s.wav", 12)
+    script = Script(words=word_for, handshakes=[Accept(stall_after_audio=2.5), Accept()])
+    async with DeepgramEmulator(script) as emu:
+        end, rec, _ = await run(emu, wav, ping_interval=0.3, ping_timeout=0.6)
+    assert end.ok
+    assert len(emu.accepted) == 2
+    assert committed_words(rec) == expected_words(12)
+
+
+async def test_a_huge_server_message_ends_that_connection_only(tmp_path: Path) -> None:
+    wav = slot_wav(tmp_path / "s.wav", 10)
+    huge = '{"type":"Results","junk":"' + "x" * (2 << 20) + '"}'
+    script = Script(
+        words=word_for,
+        handshakes=[Accept(timeline=[AfterAudio(2.2), SendText(huge)], generate=True), Accept()],
+    )
+    async with DeepgramEmulator(script) as emu:
+        end, rec, _ = await run(emu, wav)
+    assert end.ok
+    assert len(emu.accepted) == 2
+    assert committed_words(rec) == expected_words(10)

@@ -31,8 +31,6 @@ from captioner.audio.sources import (
 )
 from tests.support.virtual_mic import VirtualMic
 
-pytest_plugins = ["tests.support.fixtures_audio"]
-
 
 def block(frame_index: int, frames: int = 320) -> AudioBlock:
     return AudioBlock(np.zeros((frames, 1), np.int16), frame_index, 0.0)

@@ -184,3 +184,17 @@ def _choose_hint(devices: Sequence[InputDevice]) -> str:
         "Choose one by index or by part of its name. Input devices (* = default):\n"
         + format_input_devices(devices)
     )
+
+
+def best_capture_rate(device: InputDevice, wanted: int) -> int:
+    """`wanted` when the device (or its audio server) accepts it, else the device's own rate.
+
+    Capturing at the stream's rate lets the audio server resample once, instead of us
+    resampling every block.
+    """
+    sd = load_sounddevice()
+    try:
+        sd.check_input_settings(device=device.index, samplerate=wanted, channels=1)
+    except Exception:
+        return round(device.default_samplerate)
+    return wanted

@@ -170,7 +170,8 @@ class AudioBacklog:
         minimum = self.sample_rate * MIN_CHUNK_MS // 1000 * 2
         pieces = [data[i : i + size] for i in range(0, len(data), size)]
         if len(pieces) > 1 and len(pieces[-1]) < minimum:
-            pieces[-2] += pieces.pop()
+            short = pieces.pop()
+            pieces[-1] += short
         out = []
         position = start
         for piece in pieces:

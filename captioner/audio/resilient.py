@@ -1,0 +1,214 @@
+"""A microphone that survives losing its device.
+
+When the device disappears, its stream ends or errors, or the audio server dies, the
+inner MicrophoneSource ends. This source then says so, keeps trying to open the same
+device again (or the system default, if that is what the user chose), and carries on
+when it returns. The session meanwhile holds the connection with KeepAlive. It also
+notices a device that delivers only digital silence for a while, which usually means a
+muted or disconnected input rather than a quiet room.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from captioner.audio.devices import (
+    DeviceError,
+    InputDevice,
+    best_capture_rate,
+    choose_input_device,
+    list_input_devices,
+    load_sounddevice,
+)
+from captioner.audio.sources import AudioBlock, MicrophoneSource
+
+log = logging.getLogger(__name__)
+
+SourceEventKind = Literal["lost", "restored", "silent", "sound"]
+
+
+@dataclass(frozen=True)
+class SourceEvent:
+    kind: SourceEventKind
+    message: str
+
+
+SourceListener = Callable[[SourceEvent], None]
+
+
+def refresh_portaudio() -> None:
+    """Make PortAudio read the device list again (only while no stream is open)."""
+    sd = load_sounddevice()
+    sd._terminate()
+    sd._initialize()
+
+
+class ResilientMicrophone:
+    """An AudioSource over a MicrophoneSource that reopens its device after a loss.
+
+    `device` None follows the system default; a name keeps to that device. The sample
+    rate and channel count are fixed at the first open, so the chunker downstream sees
+    one continuous stream; a returning device is opened with the same settings.
+    """
+
+    def __init__(
+        self,
+        device: InputDevice | None,
+        *,
+        rate: int = 16000,
+        block_ms: int = 100,
+        retry_interval: float = 1.0,
+        silence_after: float = 5.0,
+        listener: SourceListener | None = None,
+    ) -> None:
+        self.follow_default = device is None
+        self._wanted_name = device.name if device is not None else None
+        self.rate = rate
+        self.block_ms = block_ms
+        self.retry_interval = retry_interval
+        self.silence_after = silence_after
+        self.listener = listener
+        self._inner = self._open_source(device)
+        self._frames_before = 0  # frames of earlier inner sources, so frame_index runs on
+        self._closed = asyncio.Event()
+        self._lost = False
+        self._silent_since: float | None = None
+        self._silence_reported = False
+        self.losses = 0
+        self.dropped_before = 0
+
+    def _open_source(self, device: InputDevice | None) -> MicrophoneSource:
+        found = device if device is not None else choose_input_device(None, list_input_devices())
+        self.device = found
+        rate = best_capture_rate(found, self.rate)
+        return MicrophoneSource(found, samplerate=rate, block_ms=self.block_ms, dtype="int16")
+
+    # -- AudioSource ------------------------------------------------------------------
+
+    @property
+    def sample_rate(self) -> int:
+        return self._inner.sample_rate
+
+    @property
+    def channels(self) -> int:
+        return self._inner.channels
+
+    @property
+    def description(self) -> str:
+        return f"Microphone · {self.device.name} ({self.device.hostapi})"
+
+    @property
+    def dropped_blocks(self) -> int:
+        return self.dropped_before + self._inner.dropped_blocks
+
+    @property
+    def lost(self) -> bool:
+        return self._lost
+
+    def set_listener(self, listener: SourceListener) -> None:
+        self.listener = listener
+
+    async def start(self) -> None:
+        await self._inner.start()
+
+    async def read(self) -> AudioBlock | None:
+        while not self._closed.is_set():
+            block = await self._inner.read()
+            if block is not None:
+                self._watch_silence(block)
+                return AudioBlock(
+                    block.data, block.frame_index + self._frames_before, block.captured_at
+                )
+            if self._closed.is_set():
+                return None
+            reason = self._inner.end_reason or "the device stopped"
+            await self._recover(reason)
+        return None
+
+    def close(self) -> None:
+        self._closed.set()
+        self._inner.close()
+
+    # -- recovery ------------------------------------------------------------------------
+
+    async def _recover(self, reason: str) -> None:
+        self._lost = True
+        self.losses += 1
+        self._tell("lost", f"Microphone lost: {reason}. Waiting for it to return.")
+        lost_at = asyncio.get_running_loop().time()
+        previous = self._inner
+        self.dropped_before += previous.dropped_blocks
+        while not self._closed.is_set():
+            try:
+                await asyncio.wait_for(self._closed.wait(), self.retry_interval)
+            except TimeoutError:
+                pass
+            else:
+                return
+            source = self._try_reopen()
+            if source is None:
+                continue
+            try:
+                await source.start()
+            except DeviceError as exc:
+                log.info("device not back yet: %s", exc)
+                continue
+            gap = asyncio.get_running_loop().time() - lost_at
+            # the capture clock runs on through the loss, as a microphone's would
+            self._frames_before += previous.frames_captured + round(gap * self.sample_rate)
+            self._inner = source
+            self._lost = False
+            self._tell("restored", f"Microphone back: {self.device.name}.")
+            return
+
+    def _try_reopen(self) -> MicrophoneSource | None:
+        try:
+            refresh_portaudio()
+            devices = list_input_devices()
+            if self.follow_default:
+                found = choose_input_device(None, devices)
+            else:
+                matches = [d for d in devices if d.name == self._wanted_name]
+                if not matches:
+                    return None
+                found = matches[0]
+            if found.max_input_channels < self.channels:
+                return None
+            self.device = found
+            return MicrophoneSource(
+                found, samplerate=self.sample_rate, block_ms=self.block_ms, dtype="int16"
+            )
+        except (DeviceError, ValueError) as exc:
+            log.info("device not back yet: %s", exc)
+            return None
+
+    def _watch_silence(self, block: AudioBlock) -> None:
+        if np.any(block.data):
+            self._silent_since = None
+            if self._silence_reported:
+                self._silence_reported = False
+                self._tell("sound", "The microphone delivers sound again.")
+            return
+        if self._silent_since is None:
+            self._silent_since = block.captured_at
+        elif (
+            not self._silence_reported
+            and block.captured_at - self._silent_since >= self.silence_after
+        ):
+            self._silence_reported = True
+            self._tell(
+                "silent",
+                f"The microphone has delivered only digital silence for "
+                f"{self.silence_after:g} s: is it muted or unplugged?",
+            )
+
+    def _tell(self, kind: SourceEventKind, message: str) -> None:
+        log.warning("%s", message)
+        if self.listener is not None:
+            self.listener(SourceEvent(kind, message))
