@@ -1,0 +1,441 @@
+"""Transcript exports: plain text, SRT, WebVTT and JSON from committed utterances.
+
+Pure: utterances in, strings out; writing the files is the caller's business. Text keeps
+the case the server gave (punctuated words, never upper-cased), gap markers stay in as
+lines and cues so a reader sees where audio was lost, and diarized lines carry
+"Speaker N:" labels counted from 1 (Deepgram counts speakers from 0).
+
+Subtitle cues follow common caption practice: at most two lines of about 42 characters,
+at most about 7 seconds on screen, timed by the words they hold, in order and never
+overlapping (players drop or stack overlapping cues).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from captioner.core.captions import Utterance
+from captioner.core.messages import Word
+
+__all__ = [
+    "FORMATS",
+    "MAX_CUE_SECONDS",
+    "MAX_LINES",
+    "MAX_LINE_CHARS",
+    "Cue",
+    "cues",
+    "render",
+    "speaker_label",
+    "to_json",
+    "to_srt",
+    "to_txt",
+    "to_vtt",
+    "utterance_from_record",
+    "utterance_record",
+]
+
+FORMATS: Final = ("txt", "txt-timestamps", "srt", "vtt", "json")
+"""Export format names as the command line spells them."""
+
+MAX_LINE_CHARS = 42
+MAX_LINES = 2
+MAX_CUE_SECONDS = 7.0
+MIN_CUE_SECONDS = 1.0
+"""A cue that would flash by is held this long, unless the next cue starts sooner."""
+
+JSON_FORMAT = "captioner-transcript"
+JSON_VERSION = 1
+
+_SENTENCE_ENDS = (".", "?", "!", "…", "。", "？", "！")
+
+
+def speaker_label(speaker: int) -> str:
+    """The label people read: Deepgram's speaker 0 is "Speaker 1"."""
+    return f"Speaker {speaker + 1}"
+
+
+def render(
+    fmt: str, utterances: Sequence[Utterance], *, info: Mapping[str, Any] | None = None
+) -> str:
+    """The text of one export; `fmt` is one of FORMATS, `info` goes into JSON only."""
+    if fmt == "txt":
+        return to_txt(utterances)
+    if fmt == "txt-timestamps":
+        return to_txt(utterances, timestamps=True)
+    if fmt == "srt":
+        return to_srt(utterances)
+    if fmt == "vtt":
+        return to_vtt(utterances)
+    if fmt == "json":
+        return to_json(utterances, info=info)
+    raise ValueError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
+
+
+# -- plain text ---------------------------------------------------------------------
+
+
+def to_txt(utterances: Iterable[Utterance], *, timestamps: bool = False) -> str:
+    """One line per utterance, e.g. "[0:01:02] Speaker 1: Hello there." with timestamps."""
+    lines = []
+    for u in utterances:
+        text = " ".join(u.text.split())
+        if not text:
+            continue
+        if u.speaker is not None and not u.gap:
+            text = f"{speaker_label(u.speaker)}: {text}"
+        if timestamps:
+            text = f"[{_clock(u.start)}] {text}"
+        lines.append(text)
+    return "".join(line + "\n" for line in lines)
+
+
+def _clock(seconds: float) -> str:
+    whole = int(seconds) if math.isfinite(seconds) and seconds > 0 else 0
+    minutes, secs = divmod(whole, 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
+# -- subtitle cues ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Cue:
+    """One subtitle on screen: whole milliseconds, `start_ms < end_ms`, one to a few lines."""
+
+    start_ms: int
+    end_ms: int
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    text: str
+    start: float
+    end: float
+    speaker: int | None
+
+
+def cues(
+    utterances: Iterable[Utterance],
+    *,
+    max_chars: int = MAX_LINE_CHARS,
+    max_lines: int = MAX_LINES,
+    max_seconds: float = MAX_CUE_SECONDS,
+    min_seconds: float = MIN_CUE_SECONDS,
+) -> list[Cue]:
+    """Subtitle cues for a transcript, split by word times, in order and non-overlapping.
+
+    A cue ends early at a sentence end when that keeps at least half of it together, so
+    a new sentence tends to open a new cue. A word longer than a line gets a line of its
+    own rather than being cut. Gap markers are one cue spanning the lost audio.
+    """
+    raw: list[tuple[float, float, list[str]]] = []
+    previous_speaker: int | None = None
+    for u in utterances:
+        if u.gap:
+            marker = u.text.split()
+            if marker:
+                lines = _layout(marker, max_chars, max_lines) or _wrap(marker, max_chars)
+                raw.append((u.start, u.end, lines))
+            previous_speaker = None
+            continue
+        for run in _speaker_runs(_tokens(u)):
+            speaker = run[0].speaker
+            label = speaker_label(speaker) + ":" if speaker is not None else None
+            if speaker == previous_speaker:
+                label = None
+            previous_speaker = speaker
+            for group in _group(run, label, max_chars, max_lines, max_seconds):
+                prefix = [label] if label else []
+                label = None
+                words = prefix + [t.text for t in group]
+                lines = _layout(words, max_chars, max_lines) or _wrap(words, max_chars)
+                raw.append((group[0].start, group[-1].end, lines))
+    return _settle(raw, round(min_seconds * 1000))
+
+
+def _tokens(u: Utterance) -> list[_Token]:
+    """Timed words; an utterance without words has its text spread over its span."""
+    tokens = [
+        _Token(
+            " ".join(w.display.split()),
+            w.start,
+            w.end,
+            w.speaker if w.speaker is not None else u.speaker,
+        )
+        for w in u.words
+        if w.display.strip()
+    ]
+    if tokens or not u.text.strip():
+        return tokens
+    parts = u.text.split()
+    total = sum(len(p) for p in parts)
+    span = max(0.0, u.end - u.start)
+    tokens, done = [], 0
+    for part in parts:
+        start = u.start + span * done / total
+        done += len(part)
+        tokens.append(_Token(part, start, u.start + span * done / total, u.speaker))
+    return tokens
+
+
+def _speaker_runs(tokens: list[_Token]) -> list[list[_Token]]:
+    runs: list[list[_Token]] = []
+    for token in tokens:
+        if runs and runs[-1][-1].speaker == token.speaker:
+            runs[-1].append(token)
+        else:
+            runs.append([token])
+    return runs
+
+
+def _group(
+    run: list[_Token], label: str | None, max_chars: int, max_lines: int, max_seconds: float
+) -> list[list[_Token]]:
+    """Split one speaker's words into cue-sized groups; only the first carries `label`."""
+    groups: list[list[_Token]] = []
+    current: list[_Token] = []
+
+    def fits(tokens: list[_Token]) -> bool:
+        if tokens[-1].end - tokens[0].start > max_seconds:
+            return False
+        prefix = [label] if label and not groups else []
+        return _layout(prefix + [t.text for t in tokens], max_chars, max_lines) is not None
+
+    for token in run:
+        if current and not fits([*current, token]):
+            cut = _sentence_cut(current)
+            groups.append(current[:cut])
+            current = current[cut:]
+            if current and not fits([*current, token]):
+                groups.append(current)
+                current = []
+        current.append(token)
+    if current:
+        groups.append(current)
+    return groups
+
+
+def _sentence_cut(tokens: list[_Token]) -> int:
+    """Where to end a full cue: after its last sentence end if that keeps half, else at the end."""
+    for i in range(len(tokens) - 2, -1, -1):
+        if 2 * (i + 1) < len(tokens):
+            break
+        if tokens[i].text.endswith(_SENTENCE_ENDS):
+            return i + 1
+    return len(tokens)
+
+
+def _wrap(words: Sequence[str], max_chars: int) -> list[str]:
+    """Greedy line filling; a word longer than a line stands alone on it."""
+    lines: list[str] = []
+    for word in words:
+        if lines and len(lines[-1]) + 1 + len(word) <= max_chars:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines
+
+
+def _layout(words: Sequence[str], max_chars: int, max_lines: int) -> list[str] | None:
+    """The lines of a cue, or None if the words need more than `max_lines`.
+
+    Two lines are balanced (the split with the shorter longest line), which reads
+    better than a full line over a stub.
+    """
+    lines = _wrap(words, max_chars)
+    if len(lines) > max_lines:
+        return None
+    if len(lines) != 2:
+        return lines
+    best: tuple[int, list[str]] | None = None
+    for cut in range(1, len(words)):
+        top, bottom = " ".join(words[:cut]), " ".join(words[cut:])
+        if len(top) > max_chars or len(bottom) > max_chars:
+            continue
+        longest = max(len(top), len(bottom))
+        if best is None or longest < best[0]:
+            best = (longest, [top, bottom])
+    return best[1] if best is not None else lines
+
+
+def _ms(seconds: float) -> int:
+    return round(seconds * 1000) if math.isfinite(seconds) and seconds > 0 else 0
+
+
+def _settle(raw: list[tuple[float, float, list[str]]], min_ms: int) -> list[Cue]:
+    """Whole milliseconds, sorted, each cue ending before the next begins.
+
+    Times from several channels, or float noise across a reconnect, can overlap; a
+    later cue then starts when the earlier one ends, and every cue lasts at least 1 ms.
+    """
+    ordered = sorted(((_ms(s), _ms(e), lines) for s, e, lines in raw), key=lambda c: c[0])
+    settled: list[Cue] = []
+    for i, (start, end, lines) in enumerate(ordered):
+        if settled:
+            start = max(start, settled[-1].end_ms)
+        end = max(end, start + min_ms)
+        if i + 1 < len(ordered) and end > ordered[i + 1][0]:
+            end = ordered[i + 1][0]
+        settled.append(Cue(start, max(end, start + 1), tuple(lines)))
+    return settled
+
+
+def _timestamp(ms: int, decimal: str) -> str:
+    seconds, millis = divmod(ms, 1000)
+    minutes, secs = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{decimal}{millis:03d}"
+
+
+def to_srt(utterances: Iterable[Utterance]) -> str:
+    """SubRip: numbered cues, `00:00:01,500 --> 00:00:03,000`, a blank line after each."""
+    blocks = [
+        f"{n}\n{_timestamp(c.start_ms, ',')} --> {_timestamp(c.end_ms, ',')}\n"
+        + "\n".join(c.lines)
+        + "\n"
+        for n, c in enumerate(cues(utterances), 1)
+    ]
+    return "\n".join(blocks)
+
+
+def _vtt_escape(text: str) -> str:
+    """WebVTT cue text is markup: &, < and > must be written as entities (this also
+    keeps "-->" out of cue text)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def to_vtt(utterances: Iterable[Utterance]) -> str:
+    """WebVTT: the `WEBVTT` header, then cues timed `00:00:01.500 --> 00:00:03.000`."""
+    blocks = [
+        f"{_timestamp(c.start_ms, '.')} --> {_timestamp(c.end_ms, '.')}\n"
+        + "\n".join(_vtt_escape(line) for line in c.lines)
+        + "\n"
+        for c in cues(utterances)
+    ]
+    return "\n".join(["WEBVTT\n", *blocks])
+
+
+# -- JSON ---------------------------------------------------------------------------
+
+
+def utterance_record(u: Utterance, *, digits: int | None = None) -> dict[str, Any]:
+    """The JSON form of an utterance (the journal's and the JSON export's).
+
+    `digits` rounds times (confidence keeps one more digit) for people reading the
+    file; None keeps floats exact, so the journal gives back exactly what it was given.
+    """
+
+    def t(value: float) -> float:
+        return float(value) if digits is None else round(float(value), digits)
+
+    def c(value: float) -> float:
+        return float(value) if digits is None else round(float(value), digits + 1)
+
+    def word(w: Word) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "word": w.word,
+            "punctuated_word": w.punctuated_word,
+            "start": t(w.start),
+            "end": t(w.end),
+            "confidence": c(w.confidence),
+            "speaker": w.speaker,
+        }
+        if w.language is not None:
+            record["language"] = w.language
+        return record
+
+    return {
+        "text": u.text,
+        "start": t(u.start),
+        "end": t(u.end),
+        "channel": u.channel,
+        "speaker": u.speaker,
+        "unconfirmed": u.unconfirmed,
+        "gap": u.gap,
+        "words": [word(w) for w in u.words],
+    }
+
+
+def utterance_from_record(record: Mapping[str, Any]) -> Utterance:
+    """Read `utterance_record` output back; ValueError for anything malformed."""
+    words = record.get("words", [])
+    if not isinstance(words, list):
+        raise ValueError("words must be a list")
+    return Utterance(
+        channel=_int(record.get("channel", 0), "channel"),
+        text=_str(record.get("text"), "text"),
+        start=_seconds(record.get("start"), "start"),
+        end=_seconds(record.get("end"), "end"),
+        words=tuple(_word(w) for w in words),
+        speaker=_optional_int(record.get("speaker"), "speaker"),
+        unconfirmed=_bool(record.get("unconfirmed", False), "unconfirmed"),
+        gap=_bool(record.get("gap", False), "gap"),
+    )
+
+
+def _word(record: object) -> Word:
+    if not isinstance(record, Mapping):
+        raise ValueError("a word must be an object")
+    punctuated = record.get("punctuated_word")
+    language = record.get("language")
+    return Word(
+        word=_str(record.get("word"), "word"),
+        start=_seconds(record.get("start"), "word start"),
+        end=_seconds(record.get("end"), "word end"),
+        confidence=_seconds(record.get("confidence", 0.0), "confidence"),
+        punctuated_word=None if punctuated is None else _str(punctuated, "punctuated_word"),
+        speaker=_optional_int(record.get("speaker"), "word speaker"),
+        language=None if language is None else _str(language, "language"),
+    )
+
+
+def _str(value: object, name: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a string")
+    return value
+
+
+def _seconds(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number")
+    return float(value)
+
+
+def _int(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer")
+    return value
+
+
+def _optional_int(value: object, name: str) -> int | None:
+    return None if value is None else _int(value, name)
+
+
+def _bool(value: object, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false")
+    return value
+
+
+def to_json(utterances: Iterable[Utterance], *, info: Mapping[str, Any] | None = None) -> str:
+    """A JSON document: `info` (session start, engine, source), then every utterance with
+    its words, times (seconds, ms precision), confidence and speaker.
+
+    `speaker` stays Deepgram's 0-based number; `speaker_label` is what the other formats print.
+    """
+    records = []
+    for u in utterances:
+        record = utterance_record(u, digits=3)
+        if u.speaker is not None and not u.gap:
+            record["speaker_label"] = speaker_label(u.speaker)
+        records.append(record)
+    document: dict[str, Any] = {"format": JSON_FORMAT, "version": JSON_VERSION}
+    document.update(info or {})
+    document["utterances"] = records
+    return json.dumps(document, ensure_ascii=False, indent=2) + "\n"

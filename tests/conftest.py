@@ -1,0 +1,26 @@
+"""Project-wide test setup: the audio fixtures, and a clean environment for children."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+pytest_plugins = ["tests.support.fixtures_audio"]
+
+# Tests never talk to the real Deepgram: a key in the developer's environment must not
+# leak into a child process or change which engine a test gets.
+os.environ.pop("DEEPGRAM_API_KEY", None)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Child `captioner listen` runs keep their journals here, never in the user's data folder."""
+    previous = os.environ.get("CAPTIONER_DATA_DIR")
+    os.environ["CAPTIONER_DATA_DIR"] = str(tmp_path_factory.mktemp("captioner-data"))
+    yield
+    if previous is None:
+        os.environ.pop("CAPTIONER_DATA_DIR", None)
+    else:
+        os.environ["CAPTIONER_DATA_DIR"] = previous
