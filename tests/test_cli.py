@@ -313,3 +313,27 @@ async def test_listen_unknown_device_exits_2(virtual_mic: VirtualMic) -> None:
 def test_data0000_reason_constant_is_the_bare_code() -> None:
     # The exit-code test above relies on the emulator's DATA-0000 close carrying this text.
     assert "DATA-0000" in DATA0000_REASON
+
+
+async def test_listen_with_no_key_uses_the_offline_engine_end_to_end(
+    virtual_mic: VirtualMic, tmp_path: Path
+) -> None:
+    """No key, no URL: the microphone is captioned by the embedded Whisper engine."""
+    from tests.support.virtual_mic import make_speech_wav
+
+    speech = make_speech_wav(
+        tmp_path / "s.wav", "The weather is lovely today. We will walk to the river."
+    )
+    proc = asyncio.create_task(
+        captioner(
+            "listen", "--device", "pulse", "--duration", "9", env=virtual_mic.child_env(), limit=90
+        )
+    )
+    await asyncio.sleep(4.0)  # the engine loads its model (about 1 s), then capture starts
+    await asyncio.to_thread(virtual_mic.play, speech)
+    run = await proc
+    assert run.code == 0, run.err
+    assert "offline engine" in run.err
+    heard = " ".join(words_of(run.lines))
+    for word in ("weather", "lovely", "today", "walk", "river"):
+        assert word in heard, (word, run.lines, run.err[-800:])
