@@ -145,6 +145,7 @@ class Session:
         observer: SessionObserver,
         *,
         keepalive_interval: float = 4.0,
+        first_audio_within: float = 5.0,
         drain_timeout: float = 5.0,
         open_timeout: float = 10.0,
         ping_interval: float | None = 20.0,
@@ -163,6 +164,7 @@ class Session:
         self.source = source
         self.observer = observer
         self.keepalive_interval = keepalive_interval
+        self.first_audio_within = first_audio_within
         self.drain_timeout = drain_timeout
         self.open_timeout = open_timeout
         self.ping_interval = ping_interval
@@ -367,7 +369,7 @@ class Session:
         self._set_status(State.LIVE, self.source.description)
         receiver = asyncio.create_task(self._receive(conn, clock), name="receive")
         sender = asyncio.create_task(self._send(conn, clock), name="send")
-        keeper = asyncio.create_task(self._keepalive(conn), name="keepalive")
+        keeper = asyncio.create_task(self._keepalive(conn, clock), name="keepalive")
         try:
             await asyncio.wait({receiver, sender}, return_when=asyncio.FIRST_COMPLETED)
             if sender.done() and not receiver.done():
@@ -465,13 +467,28 @@ class Session:
         await conn.send_control("CloseStream")
         self._last_frame_sent = self._now()
 
-    async def _keepalive(self, conn: Connection) -> None:
-        """A KeepAlive whenever no frame has gone out for `keepalive_interval` seconds."""
+    async def _keepalive(self, conn: Connection, clock: ConnectionClock) -> None:
+        """A KeepAlive whenever no frame has gone out for `keepalive_interval` seconds.
+
+        KeepAlive alone does not keep a connection that never received audio: if none
+        has gone out `first_audio_within` seconds after opening (paused or muted from
+        the start), one chunk of silence is sent first.
+        """
         tick = min(0.25, self.keepalive_interval / 4)
+        opened = self._now()
         while not self._close_stream_sent:
             await asyncio.sleep(tick)
             if self._close_stream_sent:
                 return
+            idle = self._now() - self._last_frame_sent
+            if clock.samples_sent == 0 and (
+                self._now() - opened >= self.first_audio_within or idle >= self.keepalive_interval
+            ):
+                silence = bytes(self.settings.sample_rate * self.settings.chunk_ms // 1000 * 2)
+                await conn.send_audio(silence)
+                clock.sent(self._capture_sample, len(silence) // 2)
+                self._last_frame_sent = self._now()
+                continue
             if self._now() - self._last_frame_sent >= self.keepalive_interval:
                 self._last_frame_sent = self._now()
                 await conn.send_control("KeepAlive")

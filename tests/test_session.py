@@ -483,3 +483,27 @@ def test_status_json_never_contains_the_key() -> None:
     assert KEY not in repr(settings)
     assert KEY not in settings.listen_url()
     assert KEY not in json.dumps(settings.query_params())
+
+
+async def test_paused_from_the_start_sends_silence_so_keepalive_counts(tmp_path: Path) -> None:
+    """A server ignores KeepAlive until it has had audio (CONFORMANCE D.21)."""
+    wav = write_wav(tmp_path / "a.wav", 2.0)
+    script = Script(inactivity_timeout=1.5, require_audio_before_keepalive=True)
+    async with DeepgramEmulator(script) as emu:
+        session = Session(
+            settings_for(emu),
+            WavFileSource(wav, pacing="realtime"),
+            Recorder(),
+            keepalive_interval=0.4,
+            first_audio_within=0.5,
+        )
+        session.pause(True)
+        runner = asyncio.create_task(session.run())
+        await asyncio.sleep(3.5)
+        session.pause(False)
+        end = await asyncio.wait_for(runner, 10)
+    assert end.ok
+    [conn] = emu.connections  # never closed for inactivity, never re-made
+    first = conn.frames[0]
+    assert first.kind == "binary" and first.data == bytes(3200)
+    assert "KeepAlive" in conn.control_types
