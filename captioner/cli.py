@@ -678,6 +678,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="more detail on stderr (-vv: debug)"
     )
+    from captioner.app import add_app_arguments
+
+    add_app_arguments(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     devices = sub.add_parser(
         "devices", help="list audio input devices", parents=[_verbosity(argparse.SUPPRESS)]
@@ -699,8 +702,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     secrets = [s for s in (getattr(args, "api_key", None), os.environ.get("DEEPGRAM_API_KEY")) if s]
     _setup_logging(args.verbose, secrets)
     if args.command is None:
-        parser.print_help(sys.stderr)
-        return EXIT_USAGE
+        from captioner.app import run_app
+
+        return run_app(args)
     code: int = args.func(args)
     return code
 

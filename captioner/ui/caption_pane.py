@@ -1,0 +1,346 @@
+"""The caption pane: committed paragraphs, then the live text of the open utterance.
+
+The document is a QPlainTextEdit's: it lays out only the blocks it shows, so an edit
+costs the same after three hours as after three seconds. Its shape is fixed:
+
+    paragraph, blank, paragraph, blank, ..., live
+
+Every update touches only the last block (the live one); a committed utterance is
+inserted in front of it together with the blank that separates paragraphs. Nothing
+ever reads or rewrites the whole text, except "Copy all", which a person asks for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QGuiApplication,
+    QPalette,
+    QResizeEvent,
+    QTextCharFormat,
+    QTextCursor,
+    QWheelEvent,
+)
+from PySide6.QtWidgets import QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
+
+from captioner.core.captions import CaptionEvent, Committed, LiveChanged, Utterance, separator_for
+
+__all__ = ["DEFAULT_FONT_SIZE", "MAX_FONT_SIZE", "MIN_FONT_SIZE", "CaptionPane"]
+
+DEFAULT_FONT_SIZE = 16
+MIN_FONT_SIZE = 8
+MAX_FONT_SIZE = 72
+FONT_STEP = 2
+INTERIM_ALPHA = 0.55
+
+# Distinct on light and dark backgrounds; speaker n takes colour n modulo the list.
+SPEAKER_COLOURS = (
+    "#1f77b4",
+    "#d62728",
+    "#2ca02c",
+    "#9467bd",
+    "#ff7f0e",
+    "#17becf",
+    "#e377c2",
+    "#8c564b",
+)
+
+_LINE_SEPARATOR = "\u2028"
+
+
+class _CaptionView(QPlainTextEdit):
+    """Read-only, selectable text; Ctrl + wheel asks the pane to zoom instead of zooming itself."""
+
+    zoom_requested = Signal(int)
+
+    def wheelEvent(self, e: QWheelEvent) -> None:
+        if e.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            steps = e.angleDelta().y()
+            if steps:
+                self.zoom_requested.emit(1 if steps > 0 else -1)
+            e.accept()
+            return
+        super().wheelEvent(e)
+
+
+class CaptionPane(QWidget):
+    """Shows caption events; follows the newest line until the reader scrolls up."""
+
+    font_size_changed = Signal(int)
+    following_changed = Signal(bool)
+
+    def __init__(self, parent: QWidget | None = None, font_size: int = DEFAULT_FONT_SIZE) -> None:
+        super().__init__(parent)
+        self.setObjectName("captionPane")
+        self._view = _CaptionView(self)
+        self._view.setObjectName("captionText")
+        self._view.setReadOnly(True)
+        self._view.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextSelectableByMouse
+            | Qt.TextInteractionFlag.TextSelectableByKeyboard
+        )
+        self._view.setCursorWidth(0)  # keyboard selection works; no caret blinks in captions
+        self._view.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+        self._view.setFrameShape(QPlainTextEdit.Shape.NoFrame)
+        self._view.setPlaceholderText("Captions appear here. Press Start to begin.")
+        self._doc = self._view.document()
+        self._doc.setUndoRedoEnabled(False)  # an undo history would keep every edit forever
+        self._doc.setDocumentMargin(12)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self._view)
+
+        self._jump = QPushButton(self)
+        self._jump.setObjectName("jumpToLatest")
+        self._jump.setCursor(Qt.CursorShape.PointingHandCursor)
+        self._jump.clicked.connect(self.jump_to_latest)
+        self._jump.hide()
+
+        self._live: dict[int, tuple[str, str]] = {}
+        self._paragraphs = 0
+        self._following = True
+        self._new_while_away = 0
+        self._scrolling = False
+        self._font_size = 0
+        self._separator = " "
+        self._solid = QTextCharFormat()
+        self._interim = QTextCharFormat()
+        self._muted = QTextCharFormat()
+        self._refresh_formats()
+
+        bar = self._view.verticalScrollBar()
+        bar.rangeChanged.connect(self._on_scrollbar_range_changed)
+        bar.valueChanged.connect(self._on_scrollbar_value_changed)
+        self._view.zoom_requested.connect(self._on_view_zoom_requested)
+        self.set_font_size(font_size)
+
+    # -- reading ------------------------------------------------------------------------
+
+    @property
+    def view(self) -> QPlainTextEdit:
+        return self._view
+
+    @property
+    def paragraph_count(self) -> int:
+        """Committed paragraphs shown (gap markers included)."""
+        return self._paragraphs
+
+    @property
+    def following(self) -> bool:
+        """Whether the pane scrolls to each new line by itself."""
+        return self._following
+
+    @property
+    def new_while_away(self) -> int:
+        """Paragraphs committed since the reader scrolled away from the newest line."""
+        return self._new_while_away
+
+    @property
+    def jump_button(self) -> QPushButton:
+        return self._jump
+
+    @property
+    def font_size(self) -> int:
+        return self._font_size
+
+    def live_text(self) -> tuple[str, str]:
+        """(settled, interim) text of the live block, channels joined by a line break."""
+        finals = [f for _, (f, _i) in sorted(self._live.items()) if f]
+        interims = [i for _, (_f, i) in sorted(self._live.items()) if i]
+        return "\n".join(finals), "\n".join(interims)
+
+    def transcript(self) -> str:
+        """Everything shown, paragraphs separated by blank lines (reads the whole text)."""
+        text = self._doc.toPlainText().replace(_LINE_SEPARATOR, "\n")
+        return text.strip()
+
+    def last_paragraph(self) -> str:
+        """The newest committed paragraph, or "" (constant cost)."""
+        if not self._paragraphs:
+            return ""
+        block = self._doc.lastBlock().previous().previous()
+        return block.text().replace(_LINE_SEPARATOR, "\n")
+
+    # -- updating -------------------------------------------------------------------------
+
+    def set_language(self, language: str | None) -> None:
+        """How settled and interim text are joined: no space for Japanese and Chinese."""
+        self._separator = separator_for(language)
+
+    def apply(self, events: Sequence[CaptionEvent]) -> None:
+        """Fold caption events into the view; only the last block changes."""
+        live_dirty = False
+        for event in events:
+            if isinstance(event, Committed):
+                self._insert_paragraph(event.utterance)
+            elif isinstance(event, LiveChanged):
+                if event.final_text or event.interim_text:
+                    self._live[event.channel] = (event.final_text, event.interim_text)
+                else:
+                    self._live.pop(event.channel, None)
+                live_dirty = True
+        if live_dirty:
+            self._render_live()
+        if self._following:
+            self._scroll_to_end()
+
+    def clear(self) -> None:
+        self._live.clear()
+        self._paragraphs = 0
+        self._doc.clear()
+        self._set_new_while_away(0)
+        self._set_following(True)
+
+    def copy_all(self) -> str:
+        """Put the whole transcript on the clipboard; returns what was copied."""
+        text = self.transcript()
+        QGuiApplication.clipboard().setText(text)
+        return text
+
+    # -- scrolling ------------------------------------------------------------------------
+
+    def jump_to_latest(self) -> None:
+        self._set_following(True)
+        self._scroll_to_end()
+
+    def _scroll_to_end(self) -> None:
+        bar = self._view.verticalScrollBar()
+        if bar.value() != bar.maximum():
+            self._scrolling = True
+            try:
+                bar.setValue(bar.maximum())
+            finally:
+                self._scrolling = False
+
+    def _on_scrollbar_range_changed(self, _low: int, high: int) -> None:
+        if self._following:
+            self._scroll_to_end()
+
+    def _on_scrollbar_value_changed(self, value: int) -> None:
+        if self._scrolling:
+            return
+        at_end = value >= self._view.verticalScrollBar().maximum()
+        self._set_following(at_end)
+
+    def _set_following(self, on: bool) -> None:
+        if on:
+            self._set_new_while_away(0)
+        if on == self._following:
+            self._update_jump_button()
+            return
+        self._following = on
+        self._update_jump_button()
+        self.following_changed.emit(on)
+
+    def _set_new_while_away(self, count: int) -> None:
+        self._new_while_away = count
+        self._update_jump_button()
+
+    def _update_jump_button(self) -> None:
+        if self._following:
+            self._jump.hide()
+            return
+        count = self._new_while_away
+        self._jump.setText(f"Jump to latest ({count} new)" if count else "Jump to latest")
+        self._jump.adjustSize()
+        self._place_jump_button()
+        self._jump.show()
+        self._jump.raise_()
+
+    def _place_jump_button(self) -> None:
+        viewport = self._view.viewport().geometry()
+        size = self._jump.sizeHint()
+        x = viewport.right() - size.width() - 16
+        y = viewport.bottom() - size.height() - 12
+        self._jump.setGeometry(max(0, x), max(0, y), size.width(), size.height())
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if self._jump.isVisible():
+            self._place_jump_button()
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self._refresh_formats()
+
+    # -- text size ------------------------------------------------------------------------
+
+    def set_font_size(self, points: int) -> None:
+        points = max(MIN_FONT_SIZE, min(MAX_FONT_SIZE, int(points)))
+        if points == self._font_size:
+            return
+        self._font_size = points
+        font = QFont(self._view.font())
+        font.setPointSize(points)
+        self._view.setFont(font)
+        self._jump.setFont(QFont(self.font()))
+        if self._following:
+            self._scroll_to_end()
+        self.font_size_changed.emit(points)
+
+    def zoom_in(self) -> None:
+        self.set_font_size(self._font_size + FONT_STEP)
+
+    def zoom_out(self) -> None:
+        self.set_font_size(self._font_size - FONT_STEP)
+
+    def reset_zoom(self) -> None:
+        self.set_font_size(DEFAULT_FONT_SIZE)
+
+    def _on_view_zoom_requested(self, direction: int) -> None:
+        if direction > 0:
+            self.zoom_in()
+        else:
+            self.zoom_out()
+
+    # -- the document ---------------------------------------------------------------------
+
+    def _refresh_formats(self) -> None:
+        palette = self._view.palette()
+        text = palette.color(QPalette.ColorRole.Text)
+        self._solid = QTextCharFormat()
+        self._solid.setForeground(text)
+        dim = QColor(text)
+        dim.setAlphaF(INTERIM_ALPHA)
+        self._interim = QTextCharFormat()
+        self._interim.setForeground(dim)
+        self._muted = QTextCharFormat()
+        self._muted.setForeground(dim)
+        self._muted.setFontItalic(True)
+
+    def _insert_paragraph(self, utterance: Utterance) -> None:
+        cursor = QTextCursor(self._doc.lastBlock())
+        if utterance.speaker is not None and not utterance.gap:
+            label = QTextCharFormat(self._solid)
+            label.setForeground(QColor(SPEAKER_COLOURS[utterance.speaker % len(SPEAKER_COLOURS)]))
+            label.setFontWeight(QFont.Weight.Bold)
+            cursor.insertText(f"Speaker {utterance.speaker + 1}: ", label)
+        if utterance.gap or utterance.unconfirmed:
+            cursor.insertText(utterance.text, self._muted)
+        else:
+            cursor.insertText(utterance.text, self._solid)
+        cursor.insertBlock()
+        cursor.insertBlock()
+        self._paragraphs += 1
+        if not self._following:
+            self._set_new_while_away(self._new_while_away + 1)
+
+    def _render_live(self) -> None:
+        cursor = QTextCursor(self._doc.lastBlock())
+        cursor.movePosition(QTextCursor.MoveOperation.EndOfBlock, QTextCursor.MoveMode.KeepAnchor)
+        first = True
+        for _channel, (final, interim) in sorted(self._live.items()):
+            if not first:
+                cursor.insertText(_LINE_SEPARATOR, self._solid)
+            first = False
+            if final:
+                cursor.insertText(final, self._solid)
+            if interim:
+                cursor.insertText((self._separator if final else "") + interim, self._interim)
+        if first:
+            cursor.removeSelectedText()

@@ -1,0 +1,254 @@
+"""Every persisted setting in one typed table, stored with QSettings.
+
+`Preferences` is a frozen value: the settings dialog edits a copy, the app keeps the
+current one, and `PreferencesStore` reads and writes it. Reading is forgiving: a value
+that cannot be understood (hand-edited file, older version) falls back to its default
+instead of stopping the app. The API key is not here: see `keystore.py`.
+
+`CAPTIONER_CONFIG_DIR` points the store (and the key file) at another folder, which is
+how tests keep away from the real configuration.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from PySide6.QtCore import QByteArray, QSettings
+
+from captioner.core.config import DEEPGRAM_EU_URL, DEEPGRAM_URL, StreamSettings
+
+__all__ = [
+    "CONFIG_DIR_ENV",
+    "OFFLINE_PLACEHOLDER_URL",
+    "Endpoint",
+    "Preferences",
+    "PreferencesStore",
+    "open_qsettings",
+]
+
+CONFIG_DIR_ENV = "CAPTIONER_CONFIG_DIR"
+ORGANISATION = "Captioner"
+APPLICATION = "Captioner"
+OFFLINE_PLACEHOLDER_URL = "ws://127.0.0.1:1/v1/listen"
+"""Stands for the offline engine's URL while it is not running (validation only)."""
+
+
+class Endpoint(enum.StrEnum):
+    DEEPGRAM = "deepgram"
+    DEEPGRAM_EU = "deepgram-eu"
+    CUSTOM = "custom"
+    OFFLINE = "offline"
+
+    @property
+    def label(self) -> str:
+        """How the endpoint is named to a person."""
+        return _ENDPOINT_LABELS[self]
+
+
+_ENDPOINT_LABELS = {
+    Endpoint.DEEPGRAM: "Deepgram",
+    Endpoint.DEEPGRAM_EU: "Deepgram EU",
+    Endpoint.CUSTOM: "Custom URL",
+    Endpoint.OFFLINE: "Offline engine",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Preferences:
+    """What a person chose. `endpoint` None: Deepgram when a key is known, else offline."""
+
+    endpoint: Endpoint | None = None
+    custom_url: str = ""
+    model: str = "nova-3"
+    language: str = "en"
+    smart_format: bool = True
+    interim_results: bool = True
+    endpointing_ms: int | None = 300
+    """None: endpointing off."""
+    utterance_end_ms: int | None = 1000
+    """None: no UtteranceEnd messages."""
+    diarize: bool = False
+    keyterms: tuple[str, ...] = ()
+    profanity_filter: bool = False
+    chunk_ms: int = 100
+    device_name: str | None = None
+    device_hostapi: str | None = None
+    font_size: int = 16
+    key_in_file: bool = False
+    """Keep the API key in a private file (only where no system keychain exists)."""
+
+    def effective_endpoint(self, *, have_key: bool) -> Endpoint:
+        if self.endpoint is not None:
+            return self.endpoint
+        return Endpoint.DEEPGRAM if have_key else Endpoint.OFFLINE
+
+    def endpoint_url(self, endpoint: Endpoint) -> str:
+        """The URL for a remote endpoint; the offline engine's placeholder otherwise."""
+        if endpoint is Endpoint.DEEPGRAM:
+            return DEEPGRAM_URL
+        if endpoint is Endpoint.DEEPGRAM_EU:
+            return DEEPGRAM_EU_URL
+        if endpoint is Endpoint.CUSTOM:
+            return self.custom_url.strip()
+        return OFFLINE_PLACEHOLDER_URL
+
+    def stream_settings(self, *, url: str, api_key: str | None) -> StreamSettings:
+        endpointing: int | Literal[False] = (
+            False if self.endpointing_ms is None else self.endpointing_ms
+        )
+        return StreamSettings(
+            url=url,
+            api_key=api_key or None,
+            model=self.model.strip(),
+            language=self.language.strip(),
+            smart_format=self.smart_format,
+            interim_results=self.interim_results,
+            endpointing=endpointing,
+            utterance_end_ms=self.utterance_end_ms,
+            diarize=self.diarize,
+            keyterms=self.keyterms,
+            profanity_filter=self.profanity_filter,
+            chunk_ms=self.chunk_ms,
+        )
+
+    @property
+    def device(self) -> tuple[str, str] | None:
+        if self.device_name is None:
+            return None
+        return (self.device_name, self.device_hostapi or "")
+
+
+def config_dir_from_env() -> Path | None:
+    value = os.environ.get(CONFIG_DIR_ENV, "").strip()
+    return Path(value).expanduser() if value else None
+
+
+def open_qsettings(config_dir: Path | None = None) -> QSettings:
+    """INI settings in `config_dir` (or $CAPTIONER_CONFIG_DIR), else the per-user location."""
+    folder = config_dir if config_dir is not None else config_dir_from_env()
+    if folder is not None:
+        return QSettings(str(folder / "captioner.ini"), QSettings.Format.IniFormat)
+    return QSettings(
+        QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORGANISATION, APPLICATION
+    )
+
+
+def _as_bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on"):
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("false", "0", "no", "off"):
+        return False
+    raise ValueError(value)
+
+
+def _as_int(value: object) -> int:
+    if isinstance(value, bool):
+        raise ValueError(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        return int(value.strip())
+    raise ValueError(value)
+
+
+def _as_optional_int(value: object) -> int | None:
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "off")):
+        return None
+    return _as_int(value)
+
+
+def _as_str(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    raise ValueError(value)
+
+
+def _as_optional_str(value: object) -> str | None:
+    return None if value is None or value == "" else _as_str(value)
+
+
+def _as_endpoint(value: object) -> Endpoint | None:
+    if value is None or value == "":
+        return None
+    return Endpoint(_as_str(value))
+
+
+def _as_terms(value: object) -> tuple[str, ...]:
+    terms = json.loads(_as_str(value))
+    if not isinstance(terms, list) or not all(isinstance(t, str) for t in terms):
+        raise ValueError(value)
+    return tuple(terms)
+
+
+def _optional_int_text(value: object) -> str:
+    return "off" if value is None else str(value)
+
+
+# field name -> (QSettings key, parse stored value, format value for storing)
+_TABLE: dict[str, tuple[str, Callable[[object], Any], Callable[[Any], object]]] = {
+    "endpoint": ("stream/endpoint", _as_endpoint, lambda v: "" if v is None else str(v)),
+    "custom_url": ("stream/custom_url", _as_str, str),
+    "model": ("stream/model", _as_str, str),
+    "language": ("stream/language", _as_str, str),
+    "smart_format": ("stream/smart_format", _as_bool, bool),
+    "interim_results": ("stream/interim_results", _as_bool, bool),
+    "endpointing_ms": ("stream/endpointing_ms", _as_optional_int, _optional_int_text),
+    "utterance_end_ms": ("stream/utterance_end_ms", _as_optional_int, _optional_int_text),
+    "diarize": ("stream/diarize", _as_bool, bool),
+    "keyterms": ("stream/keyterms", _as_terms, lambda v: json.dumps(list(v))),
+    "profanity_filter": ("stream/profanity_filter", _as_bool, bool),
+    "chunk_ms": ("stream/chunk_ms", _as_int, int),
+    "device_name": ("audio/device_name", _as_optional_str, lambda v: v or ""),
+    "device_hostapi": ("audio/device_hostapi", _as_optional_str, lambda v: v or ""),
+    "font_size": ("view/font_size", _as_int, int),
+    "key_in_file": ("secrets/key_in_file", _as_bool, bool),
+}
+
+
+class PreferencesStore:
+    """Reads and writes `Preferences` (and the window geometry) through one QSettings."""
+
+    def __init__(self, qsettings: QSettings) -> None:
+        self.qsettings = qsettings
+
+    @property
+    def config_dir(self) -> Path:
+        """The folder of the settings file: the key file, if any, lives beside it."""
+        return Path(self.qsettings.fileName()).parent
+
+    def load(self) -> Preferences:
+        defaults = Preferences()
+        values: dict[str, Any] = {}
+        for name, (key, parse, _fmt) in _TABLE.items():
+            if not self.qsettings.contains(key):
+                continue
+            try:
+                values[name] = parse(self.qsettings.value(key))
+            except (ValueError, TypeError):
+                continue
+        try:
+            return dataclasses.replace(defaults, **values)
+        except (TypeError, ValueError):
+            return defaults
+
+    def save(self, prefs: Preferences) -> None:
+        for name, (key, _parse, fmt) in _TABLE.items():
+            self.qsettings.setValue(key, fmt(getattr(prefs, name)))
+        self.qsettings.sync()
+
+    def window_geometry(self) -> QByteArray | None:
+        value = self.qsettings.value("window/geometry")
+        return value if isinstance(value, QByteArray) and not value.isEmpty() else None
+
+    def save_window_geometry(self, geometry: QByteArray) -> None:
+        self.qsettings.setValue("window/geometry", geometry)
+        self.qsettings.sync()
