@@ -263,12 +263,16 @@ def rescan_input_devices() -> list[InputDevice]:
     PortAudio reads the device list once per initialisation, so this re-initialises it.
     Only call it while no stream is open (the app never rescans during a session).
     """
-    from captioner.audio.devices import DeviceError, list_input_devices, load_sounddevice
-    from captioner.audio.resilient import refresh_portaudio
+    from captioner.audio.devices import (
+        DeviceError,
+        list_input_devices,
+        load_sounddevice,
+        rescan_input_devices,
+    )
 
     sd = load_sounddevice()
     try:
-        refresh_portaudio()
+        rescan_input_devices()
     except sd.PortAudioError as exc:
         raise DeviceError(f"Could not look for audio devices again: {exc}") from exc
     return list_input_devices()

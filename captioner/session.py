@@ -74,6 +74,8 @@ class Status:
     detail: str = ""
     meaning: Meaning | None = None
     request_id: str | None = None
+    #: the server's own words for the last end: a close reason or a dg-error text
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,7 @@ class SessionStats:
     send_latencies: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
     #: seconds from a Results message arriving to the caption model updated
     caption_latencies: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
-    #: capture seconds minus the end of the newest final: how far behind captions are
+    #: capture seconds minus the end of the newest result: how far behind captions are
     lag_seconds: float = 0.0
 
 
@@ -286,6 +288,7 @@ class Session:
                 if delay >= 1
                 else f"Reconnecting (attempt {self.backoff.attempt}, audio kept)",
                 meaning,
+                reason=detail,
             )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop_requested.wait(), delay)
@@ -354,7 +357,7 @@ class Session:
         return SessionEnd(ok=True, exit_code=0, detail=detail)
 
     def _fail(self, meaning: Meaning, detail: str) -> SessionEnd:
-        self._set_status(State.ERROR, detail, meaning)
+        self._set_status(State.ERROR, detail, meaning, reason=detail)
         return SessionEnd(ok=False, exit_code=meaning.exit_code, meaning=meaning, detail=detail)
 
     async def _stream(self, conn: Connection) -> tuple[ConnectionEnded | None, bool]:
@@ -515,10 +518,11 @@ class Session:
                 self.request_id = message.request_id
             moved = results_on_capture_clock(message, clock)
             self._emit(self.captions.on_results(moved))
+            rate = self.settings.sample_rate
+            # interims (empty ones too, during silence) show how far the server has heard
+            self.stats.lag_seconds = max(0.0, self._capture_sample / rate - moved.end)
             if message.is_final:
-                rate = self.settings.sample_rate
                 self.backlog.ack(round(clock.to_capture(message.end) * rate))
-                self.stats.lag_seconds = max(0.0, self._capture_sample / rate - moved.end)
             return
         if isinstance(message, UtteranceEnd):
             moved_end = utterance_end_on_capture_clock(message, clock)
@@ -543,12 +547,16 @@ class Session:
         detail = event.message
         if event.kind == "lost":
             detail += " The connection is kept alive meanwhile."
-        self._set_status(self._status.state, detail, self._status.meaning)
+        self._set_status(
+            self._status.state, detail, self._status.meaning, reason=self._status.reason
+        )
 
     def _emit(self, events: Sequence[CaptionEvent]) -> None:
         if events:
             self.observer.captions_changed(events)
 
-    def _set_status(self, state: State, detail: str = "", meaning: Meaning | None = None) -> None:
-        self._status = Status(state, detail, meaning, self.request_id)
+    def _set_status(
+        self, state: State, detail: str = "", meaning: Meaning | None = None, *, reason: str = ""
+    ) -> None:
+        self._status = Status(state, detail, meaning, self.request_id, reason)
         self.observer.status_changed(self._status)

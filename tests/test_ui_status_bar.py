@@ -68,7 +68,7 @@ def test_the_engine_is_named(bar: CaptionStatusBar) -> None:
 
 def test_net0001_shows_code_meaning_and_reason(bar: CaptionStatusBar) -> None:
     meaning = close_meaning(1011, NET0001)
-    bar.show_status(Status(State.ERROR, NET0001, meaning, "req-1"))
+    bar.show_status(Status(State.ERROR, NET0001, meaning, "req-1", reason=NET0001))
     text = bar.close_label.text()
     assert text.startswith("1011 NET-0001: No audio reached the server for 10 s")
     assert "Deepgram: “Deepgram did not receive audio" in text
@@ -78,10 +78,25 @@ def test_net0001_shows_code_meaning_and_reason(bar: CaptionStatusBar) -> None:
 
 
 def test_data0000_and_http_401(bar: CaptionStatusBar) -> None:
-    bar.show_status(Status(State.ERROR, "DATA-0000", close_meaning(1008, "DATA-0000")))
+    bar.show_status(
+        Status(State.ERROR, "DATA-0000", close_meaning(1008, "DATA-0000"), reason="DATA-0000")
+    )
     assert bar.close_label.text() == "1008 DATA-0000: Audio format not accepted"
-    bar.show_status(Status(State.ERROR, "Invalid credentials.", http_meaning(401)))
+    bar.show_status(
+        Status(
+            State.ERROR, "Invalid credentials.", http_meaning(401), reason="Invalid credentials."
+        )
+    )
     assert bar.close_label.text() == "HTTP 401: API key rejected · Deepgram: “Invalid credentials.”"
+
+
+def test_a_reconnect_shows_the_servers_reason_too(bar: CaptionStatusBar) -> None:
+    meaning = close_meaning(1011, NET0001)
+    schedule = "Reconnecting in 2 s (attempt 1, audio kept)"
+    bar.show_status(Status(State.RECONNECTING, schedule, meaning, reason=NET0001))
+    assert bar.close_label.text().startswith("1011 NET-0001")
+    assert "Deepgram: “Deepgram did not receive audio" in bar.close_label.text()
+    assert schedule not in bar.close_label.text()
 
 
 def test_the_last_close_stays_while_the_state_moves_on(bar: CaptionStatusBar) -> None:

@@ -186,6 +186,18 @@ def _choose_hint(devices: Sequence[InputDevice]) -> str:
     )
 
 
+def rescan_input_devices() -> list[InputDevice]:
+    """Make PortAudio read the device list again, then list inputs.
+
+    PortAudio reads devices once per initialisation; this re-initialises it, which is
+    safe only while no stream is open.
+    """
+    sd = load_sounddevice()
+    sd._terminate()
+    sd._initialize()
+    return list_input_devices()
+
+
 def best_capture_rate(device: InputDevice, wanted: int) -> int:
     """`wanted` when the device (or its audio server) accepts it, else the device's own rate.
 

@@ -24,7 +24,7 @@ from captioner.audio.devices import (
     best_capture_rate,
     choose_input_device,
     list_input_devices,
-    load_sounddevice,
+    rescan_input_devices,
 )
 from captioner.audio.sources import AudioBlock, MicrophoneSource
 
@@ -40,13 +40,6 @@ class SourceEvent:
 
 
 SourceListener = Callable[[SourceEvent], None]
-
-
-def refresh_portaudio() -> None:
-    """Make PortAudio read the device list again (only while no stream is open)."""
-    sd = load_sounddevice()
-    sd._terminate()
-    sd._initialize()
 
 
 class ResilientMicrophone:
@@ -169,8 +162,7 @@ class ResilientMicrophone:
 
     def _try_reopen(self) -> MicrophoneSource | None:
         try:
-            refresh_portaudio()
-            devices = list_input_devices()
+            devices = rescan_input_devices()
             if self.follow_default:
                 found = choose_input_device(None, devices)
             else:

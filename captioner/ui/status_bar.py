@@ -187,8 +187,7 @@ class CaptionStatusBar(QStatusBar):
         self.state_label.setStyleSheet(f"color: {colour};")
         self.state_label.setToolTip(state_words(status))
         if status.meaning is not None and status.meaning.kind != "normal":
-            # An ending's detail is the server's reason; a reconnect's is its own schedule.
-            reason = "" if status.state is State.RECONNECTING else status.detail
+            reason = status.reason
             if reason or self._last_meaning != status.meaning:
                 self.show_close(status.meaning, reason)
         if status.request_id:
