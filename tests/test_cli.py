@@ -324,16 +324,34 @@ async def test_listen_with_no_key_uses_the_offline_engine_end_to_end(
     speech = make_speech_wav(
         tmp_path / "s.wav", "The weather is lovely today. We will walk to the river."
     )
-    proc = asyncio.create_task(
-        captioner(
-            "listen", "--device", "pulse", "--duration", "9", env=virtual_mic.child_env(), limit=90
-        )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "captioner.cli",
+        "listen",
+        "--device",
+        "pulse",
+        "--duration",
+        "30",
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=virtual_mic.child_env(child_env()),
     )
-    await asyncio.sleep(4.0)  # the engine loads its model (about 1 s), then capture starts
-    await asyncio.to_thread(virtual_mic.play, speech)
-    run = await proc
-    assert run.code == 0, run.err
-    assert "offline engine" in run.err
-    heard = " ".join(words_of(run.lines))
+    assert proc.stderr is not None and proc.stdout is not None
+    err_lines: list[str] = []
+    async with asyncio.timeout(90):
+        # play only once the engine has loaded and audio is flowing
+        while not any("Live" in line for line in err_lines):
+            line = (await proc.stderr.readline()).decode()
+            assert line, "".join(err_lines)
+            err_lines.append(line)
+        await asyncio.to_thread(virtual_mic.play, speech)
+        await asyncio.sleep(2.0)  # the last words' endpoint
+        proc.send_signal(signal.SIGINT)
+        out, err = await proc.communicate()
+    assert proc.returncode == 0, "".join(err_lines) + err.decode()
+    assert any("offline engine" in line for line in err_lines)
+    heard = " ".join(words_of(out.decode().splitlines()))
     for word in ("weather", "lovely", "today", "walk", "river"):
-        assert word in heard, (word, run.lines, run.err[-800:])
+        assert word in heard, (word, heard)
