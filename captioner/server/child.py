@@ -2,7 +2,9 @@
 
 A separate process keeps Whisper's CPU work and memory out of the GUI process and lets the app
 talk to it exactly as it talks to Deepgram. The child is `python -m captioner.server serve
---port 0`; it announces the port it got on stdout (`LISTENING ws://127.0.0.1:PORT/v1/listen`).
+--port 0` (in a frozen bundle, which has no `python -m`, the bundle's own executable:
+`captioner serve --port 0`); it announces the port it got on stdout
+(`LISTENING ws://127.0.0.1:PORT/v1/listen`).
 We wait for that line and for the port to accept a TCP connection, and on the way out we
 terminate it (then kill it if it lingers). The child also watches our PID and exits if we die
 without stopping it.
@@ -178,9 +180,7 @@ async def _launch(
     startup_timeout: float,
 ) -> EmbeddedServer:
     command = [
-        python or sys.executable,
-        "-m",
-        "captioner.server",
+        *_server_command(python),
         "serve",
         "--host",
         host,
@@ -259,6 +259,14 @@ async def _launch(
         raise await fail(f"the offline server exited with code {process.returncode}")
     log.info("offline server ready at %s (pid %d)", listen_url, process.pid)
     return EmbeddedServer(process, listen_url, port, host, token, stderr_lines, drains)
+
+
+def _server_command(python: str | None) -> list[str]:
+    """How to run the server's command line: `python -m captioner.server`, or in a frozen
+    bundle (PyInstaller), which has no `python -m`, the bundle's own executable (`captioner`)."""
+    if python is None and getattr(sys, "frozen", False):
+        return [sys.executable]
+    return [python or sys.executable, "-m", "captioner.server"]
 
 
 async def _wait_accepting(host: str, port: int, process: asyncio.subprocess.Process) -> None:
