@@ -33,15 +33,24 @@ from typing import TYPE_CHECKING, Any, Protocol
 from captioner.ui.run_state import RunState
 
 if TYPE_CHECKING:
+    from PySide6.QtWidgets import QFileDialog
+
     from captioner.audio.devices import InputDevice
     from captioner.audio.resilient import SourceEvent
     from captioner.audio.sources import AudioSource
+    from captioner.core.captions import CaptionEvent
     from captioner.core.config import StreamSettings
+    from captioner.journal import JournalInfo
     from captioner.session import Session, SessionEnd, Status
+    from captioner.ui.announcer import Announcer
     from captioner.ui.bridge import SessionBridge
     from captioner.ui.keystore import KeyStore
-    from captioner.ui.preferences import Preferences, PreferencesStore
+    from captioner.ui.overlay import CaptionOverlay
+    from captioner.ui.overlay_dialog import OverlayDialog
+    from captioner.ui.preferences import OverlayLook, Preferences, PreferencesStore, Theme
     from captioner.ui.settings_dialog import SettingsDialog, SettingsResult
+    from captioner.ui.theme import ThemeManager
+    from captioner.ui.transcript import WindowTranscript
     from captioner.ui.window import MainWindow
 
 __all__ = [
@@ -89,6 +98,12 @@ def add_app_arguments(parser: argparse.ArgumentParser) -> None:
         "--api-key", metavar="KEY", help="Deepgram API key for this run (not stored)"
     )
     group.add_argument("--model-dir", metavar="DIR", help="the offline engine's model folder")
+    group.add_argument(
+        "--no-journal",
+        action="store_true",
+        help="keep no crash-safe journal of the captions (by default every finished line is "
+        "written to one before it is shown)",
+    )
 
 
 def display_problem(
@@ -258,7 +273,8 @@ def _route_signals(controller: CaptionerApp) -> Iterator[None]:
 
 
 def rescan_input_devices() -> list[InputDevice]:
-    """The input devices as they are now, not as PortAudio saw them at start-up.
+    """The input devices as they are now, not as PortAudio saw them at start-up, with the
+    system audio sources the platform offers (monitors, loopbacks) after them.
 
     PortAudio reads the device list once per initialisation, so this re-initialises it.
     Only call it while no stream is open (the app never rescans during a session).
@@ -269,13 +285,14 @@ def rescan_input_devices() -> list[InputDevice]:
         load_sounddevice,
         rescan_input_devices,
     )
+    from captioner.audio.system import with_system_audio
 
     sd = load_sounddevice()
     try:
         rescan_input_devices()
     except sd.PortAudioError as exc:
         raise DeviceError(f"Could not look for audio devices again: {exc}") from exc
-    return list_input_devices()
+    return with_system_audio(list_input_devices())
 
 
 # -- the offline engine -----------------------------------------------------------------
@@ -385,18 +402,24 @@ class CaptionerApp:
         device_lister: Callable[[], list[InputDevice]] | None = None,
         keepalive_interval: float = 4.0,
         shutdown_deadline: float | None = None,
+        journal_folder: Path | None = None,
     ) -> None:
         from PySide6.QtWidgets import QApplication
 
+        from captioner.ui.announcer import Announcer
         from captioner.ui.bridge import SessionBridge
         from captioner.ui.keystore import KeySource, KeyStore
+        from captioner.ui.overlay import CaptionOverlay
         from captioner.ui.preferences import PreferencesStore, open_qsettings
+        from captioner.ui.theme import ThemeManager
+        from captioner.ui.transcript import WindowTranscript
         from captioner.ui.window import MainWindow
 
         qt_app = QApplication.instance()
-        if isinstance(qt_app, QApplication):
-            # Closing the window starts the shutdown; Qt must not quit the loop under it.
-            qt_app.setQuitOnLastWindowClosed(False)
+        if not isinstance(qt_app, QApplication):
+            raise RuntimeError("create the QApplication before the CaptionerApp")
+        # Closing the window starts the shutdown; Qt must not quit the loop under it.
+        qt_app.setQuitOnLastWindowClosed(False)
         self.args = args
         self.errors: list[str] = []
         """Unexpected errors surfaced while running (tests assert it stays empty)."""
@@ -411,6 +434,14 @@ class CaptionerApp:
         )
         self.window: MainWindow = MainWindow(font_size=self.prefs.font_size)
         self.bridge: SessionBridge = SessionBridge(self.window)
+        self.themes: ThemeManager = ThemeManager(qt_app, self.window)
+        self.overlay: CaptionOverlay = CaptionOverlay(self.prefs.overlay)
+        self.transcript: WindowTranscript = WindowTranscript(
+            journal=not getattr(args, "no_journal", False), journal_folder=journal_folder
+        )
+        self.announcer: Announcer = Announcer(self.window.pane.view, self.window)
+        self.unfinished: list[JournalInfo] = []
+        """Journals of earlier sessions that ended without finishing, offered for restoring."""
         self.engine = OfflineEngine(getattr(args, "model_dir", None))
         self.session: Session | None = None
         self.source: AudioSource | None = None
@@ -430,6 +461,12 @@ class CaptionerApp:
         self._stop_asked = False
         self._restart_asked = False
         self._dialog: SettingsDialog | None = None
+        self._overlay_dialog: OverlayDialog | None = None
+        self._restore_task: asyncio.Task[int] | None = None
+        self._export_dialog: QFileDialog | None = None
+        self._overlay_shown_before_dialog = False
+        self._wayland_said = False
+        self._system_audio = False
         self._redactor = _RedactKeys(lambda: [k for k in (self.keys.load(),) if k])
         self._wire()
 
@@ -446,8 +483,27 @@ class CaptionerApp:
         w.picker.device_selected.connect(self._on_picker_device_selected)
         w.picker.rescan_requested.connect(self.refresh_devices)
         w.pane.font_size_changed.connect(self._on_pane_font_size_changed)
+        w.cleared.connect(self._on_window_cleared)
+        w.export_requested.connect(self.open_export)
+        w.restore_requested.connect(self.restore_unfinished)
+        w.restore_bar.restore_clicked.connect(self.restore_unfinished)
+        w.restore_bar.delete_clicked.connect(self.delete_unfinished)
+        w.overlay_toggled.connect(self.show_overlay)
+        w.click_through_toggled.connect(self.set_click_through)
+        w.overlay_settings_requested.connect(self.open_overlay_settings)
+        w.timestamps_toggled.connect(self._on_window_timestamps_toggled)
+        w.theme_chosen.connect(self.set_theme)
+        self.overlay.placed.connect(self._on_overlay_placed)
+        for action in (w.overlay_settings_action, w.click_through_action, w.overlay_action):
+            self.overlay.addAction(action)  # its right-click menu
         self.bridge.status_updated.connect(self._on_bridge_status_updated)
-        self.bridge.captions_updated.connect(w.pane.apply)
+        self.bridge.captions_updated.connect(self._on_bridge_captions_updated)
+        # the look chosen last time, before anything is shown
+        self.themes.apply(self.prefs.theme)
+        w.set_theme_choice(self.prefs.theme)
+        w.set_checked_quietly(w.timestamps_action, self.prefs.timestamps)
+        w.pane.set_timestamps(self.prefs.timestamps)
+        w.set_checked_quietly(w.click_through_action, self.prefs.overlay.click_through)
 
     def install_error_hooks(self) -> Callable[[], None]:
         """Route uncaught exceptions (slots, callbacks, tasks) to the log and the window."""
@@ -522,10 +578,14 @@ class CaptionerApp:
         geometry = self.store.window_geometry()
         if geometry is not None:
             self.window.restoreGeometry(geometry)
+        self.overlay.place(self.store.overlay_geometry())
         self.window.show()
+        if self.prefs.overlay_visible:
+            self.window.overlay_action.setChecked(True)  # shows the overlay
         if on_shown is not None:
             on_shown(self)
         await asyncio.sleep(0)
+        self._spawn(self._offer_restore(), "restore offer")
         self.keys.load()
         self._show_engine()
         if self._file is not None:
@@ -675,6 +735,9 @@ class CaptionerApp:
         )
         self.session = session
         self.source = source
+        self.transcript.begin_session(
+            engine=endpoint.engine, source=source.description, now=time.monotonic()
+        )
         window.pane.set_language(settings.language)
         window.set_run_state(RunState.RUNNING)
         self._show_source(listening=True)
@@ -697,12 +760,14 @@ class CaptionerApp:
         from captioner.audio.sources import WavFileSource
         from captioner.ui.device_picker import NO_DEVICE_MESSAGE
 
+        self._system_audio = False
         if self._file is not None:
             return WavFileSource(self._file, pacing="realtime", block_ms=settings.chunk_ms)
         picker = self.window.picker
         device = picker.current_device()
         if device is None:
             raise DeviceError(NO_DEVICE_MESSAGE)
+        self._system_audio = device.is_system_audio
         follow_default = picker.wanted is None and device.is_default
         return ResilientMicrophone(
             None if follow_default else device,
@@ -782,7 +847,8 @@ class CaptionerApp:
         from captioner.ui.levels import LevelHint, LevelHints
 
         hints = LevelHints()
-        judge = not isinstance(source, WavFileSource)  # a file's level is the file's business
+        # A file's level is the file's business; system audio is silent whenever nothing plays.
+        judge = not isinstance(source, WavFileSource) and not self._system_audio
         picker = self.window.picker
         status = self.window.status
         while True:
@@ -811,6 +877,279 @@ class CaptionerApp:
 
     def _on_bridge_status_updated(self, status: Status) -> None:
         self.window.status.show_status(status)
+
+    # -- captions: journal, pane, overlay, screen readers ------------------------------------
+
+    def _on_bridge_captions_updated(self, events: list[CaptionEvent]) -> None:
+        """Each finished line goes to disk first, then to the screen and to screen readers."""
+        from captioner.core.captions import Committed
+
+        placed: list[CaptionEvent] = [
+            Committed(self.transcript.commit(e.utterance)) if isinstance(e, Committed) else e
+            for e in events
+        ]
+        problem = self.transcript.take_problem()
+        if problem:
+            self.window.banner.show_message(problem, kind="error")
+        self.window.pane.apply(placed)
+        self.overlay.apply(placed)
+        self.announcer.apply(placed)
+
+    def _on_window_cleared(self) -> None:
+        self.transcript.clear()  # the journal so far is finished and kept
+        self.overlay.clear()
+
+    def _on_window_timestamps_toggled(self, on: bool) -> None:
+        self.prefs = dataclasses.replace(self.prefs, timestamps=on)
+        self.store.save(self.prefs)
+
+    def set_theme(self, theme: Theme) -> None:
+        self.themes.apply(theme)
+        self.window.set_theme_choice(theme)
+        self.prefs = dataclasses.replace(self.prefs, theme=theme)
+        self.store.save(self.prefs)
+
+    # -- export -------------------------------------------------------------------------------
+
+    def open_export(self) -> QFileDialog | None:
+        """File > Export: a save dialog (opened with `open()`); None when there is nothing."""
+        from datetime import datetime
+
+        from captioner.ui.export_dialog import export_target, make_export_dialog
+
+        if not self.transcript.utterances:
+            self.window.status.showMessage(
+                "Nothing to export yet: finished lines are exported, and none has arrived.", 6000
+            )
+            return None
+        if self._export_dialog is not None and self._export_dialog.isVisible():
+            self._export_dialog.raise_()
+            return self._export_dialog
+        folder = self.store.export_folder() or Path.home()
+        stem = f"captions-{datetime.now():%Y-%m-%d-%H%M}"
+        dialog = make_export_dialog(self.window, folder, self.store.export_format(), stem)
+
+        def on_file_selected(path: str) -> None:
+            fmt, target = export_target(path, dialog.selectedNameFilter())
+            self.export_to(target, fmt)
+
+        dialog.fileSelected.connect(on_file_selected)
+        dialog.finished.connect(self._on_export_dialog_finished)
+        self._export_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def _on_export_dialog_finished(self, _result: int) -> None:
+        dialog, self._export_dialog = self._export_dialog, None
+        if dialog is not None:
+            dialog.deleteLater()
+
+    def export_to(self, path: Path, fmt: str) -> asyncio.Task[bool]:
+        """Write the transcript shown (finished lines) to `path` as `fmt`, off the GUI thread."""
+        return self._spawn(self._export(path, fmt), "export")
+
+    async def _export(self, path: Path, fmt: str) -> bool:
+        from captioner.core.exports import render
+        from captioner.journal import ExportTarget, check_target, write_atomic
+        from captioner.ui.export_dialog import EXPORT_FILTERS
+
+        target = ExportTarget(fmt, path)
+        utterances = list(self.transcript.utterances)
+        info = self.transcript.export_info()
+
+        def write() -> None:
+            # as `listen --export` writes it, with each speaker's subtitles in their colour
+            write_atomic(path, render(fmt, utterances, info=info, speaker_colours=True))
+
+        problem = await asyncio.to_thread(check_target, target)
+        if problem is None:
+            try:
+                await asyncio.to_thread(write)
+            except OSError as exc:
+                problem = exc.strerror or str(exc)
+        if problem is not None:
+            self.window.banner.show_message(
+                f"Could not export to {path}: {problem}. Choose another place (Ctrl+E).",
+                kind="error",
+                action=("Export…", "export"),
+            )
+            return False
+        self.store.save_export_choice(path.parent, fmt)
+        kind = EXPORT_FILTERS[fmt][0].split(" (")[0]
+        count = len(utterances)
+        self.window.status.showMessage(
+            f"Exported {count} line{'' if count == 1 else 's'} to {path} ({kind})", 8000
+        )
+        return True
+
+    # -- restoring what a crash left ------------------------------------------------------------
+
+    async def _offer_restore(self) -> None:
+        """At launch: say so when earlier sessions ended without finishing (non-modal)."""
+        from captioner import journal
+
+        found = await asyncio.to_thread(journal.find_unfinished)
+        self.unfinished = [i for i in found if i.utterances]
+        if not self.unfinished or self._closing:
+            return
+        lines = sum(i.utterances for i in self.unfinished)
+        newest = self.unfinished[-1]
+        if len(self.unfinished) == 1:
+            what = f"The session of {newest.describe()} ended without finishing."
+        else:
+            what = (
+                f"{len(self.unfinished)} earlier sessions ended without finishing "
+                f"({lines} lines; the newest: {newest.describe()})."
+            )
+        self.window.restore_bar.offer(
+            f"{what} Restore its {lines} line{'' if lines == 1 else 's'} into the window?"
+            if len(self.unfinished) == 1
+            else f"{what} Restore them into the window?"
+        )
+
+    def restore_unfinished(self) -> asyncio.Task[int]:
+        """Put the unfinished journals' lines back in the window; returns how many.
+
+        A second press while one restore runs joins it (the lines come back once).
+        """
+        if self._restore_task is None or self._restore_task.done():
+            self._restore_task = self._spawn(self._restore(), "restore")
+        return self._restore_task
+
+    async def _restore(self) -> int:
+        from captioner import journal
+        from captioner.core.captions import Committed
+
+        if not self.unfinished:
+            await self._offer_restore()
+        if not self.unfinished:
+            self.window.status.showMessage("No unfinished session to restore.", 5000)
+            return 0
+        infos, self.unfinished = self.unfinished, []
+        self.window.restore_bar.hide()
+        restored = 0
+        for info in infos:
+            try:
+                contents = await asyncio.to_thread(journal.read, info.path)
+            except journal.JournalError as exc:
+                self.window.banner.show_message(f"Could not restore: {exc}", kind="error")
+                continue
+            placed = self.transcript.restore(
+                contents.utterances, engine=info.engine, source=info.source
+            )
+            self.window.pane.apply([Committed(u) for u in placed])
+            restored += len(placed)
+            try:
+                await asyncio.to_thread(journal.mark_restored, info.path)
+            except OSError as exc:
+                log.warning("could not mark %s as restored: %s", info.path, exc)
+        problem = self.transcript.take_problem()
+        if problem:
+            self.window.banner.show_message(problem, kind="error")
+        text = (
+            f"Restored {restored} line{'' if restored == 1 else 's'} from the unfinished session."
+        )
+        self.window.status.showMessage(text, 8000)
+        self.announcer.announce(text)
+        return restored
+
+    def delete_unfinished(self) -> asyncio.Task[int]:
+        return self._spawn(self._delete_unfinished(), "delete journals")
+
+    async def _delete_unfinished(self) -> int:
+        from captioner import journal
+
+        infos, self.unfinished = self.unfinished, []
+        self.window.restore_bar.hide()
+        deleted = 0
+        for info in infos:
+            try:
+                await asyncio.to_thread(journal.discard, info.path)
+                deleted += 1
+            except OSError as exc:
+                self.window.banner.show_message(
+                    f"Could not delete {info.path}: {exc.strerror or exc}", kind="error"
+                )
+        self.window.status.showMessage(
+            f"Deleted {deleted} unfinished journal{'' if deleted == 1 else 's'}.", 5000
+        )
+        return deleted
+
+    # -- the overlay ------------------------------------------------------------------------------
+
+    def show_overlay(self, on: bool) -> None:
+        """Show or hide the subtitle overlay (the window's checkable action calls this)."""
+        from PySide6.QtGui import QGuiApplication
+
+        from captioner.ui.overlay import always_on_top_problem
+
+        self.window.set_checked_quietly(self.window.overlay_action, on)
+        if on:
+            self.overlay.show()
+            self.overlay.show_where()
+            problem = always_on_top_problem(QGuiApplication.platformName())
+            if problem and not self._wayland_said:
+                self._wayland_said = True
+                self.window.banner.show_message(problem, kind="info")
+        else:
+            self.overlay.hide()
+        if self.prefs.overlay_visible != on and not self._closing:
+            self.prefs = dataclasses.replace(self.prefs, overlay_visible=on)
+            self.store.save(self.prefs)
+
+    def set_click_through(self, on: bool) -> None:
+        self.window.set_checked_quietly(self.window.click_through_action, on)
+        self._keep_overlay_look(dataclasses.replace(self.prefs.overlay, click_through=on))
+        self.window.status.showMessage(
+            "Overlay click-through on: the mouse reaches the windows below "
+            "(Ctrl+Shift+K turns it off)."
+            if on
+            else "Overlay click-through off: drag the overlay to move it, its edges to resize.",
+            6000,
+        )
+
+    def _keep_overlay_look(self, look: OverlayLook) -> None:
+        self.overlay.set_look(look)
+        self.prefs = dataclasses.replace(self.prefs, overlay=self.overlay.look)
+        self.store.save(self.prefs)
+
+    def _on_overlay_placed(self) -> None:
+        self.store.save_overlay_geometry(self.overlay.placement())
+
+    def open_overlay_settings(self) -> OverlayDialog:
+        """The overlay's look, previewed live on the overlay; opened with `open()`."""
+        from PySide6.QtGui import QGuiApplication
+
+        from captioner.ui.overlay import always_on_top_problem
+        from captioner.ui.overlay_dialog import OverlayDialog
+
+        if self._overlay_dialog is not None and self._overlay_dialog.isVisible():
+            self._overlay_dialog.raise_()
+            self._overlay_dialog.activateWindow()
+            return self._overlay_dialog
+        note = always_on_top_problem(QGuiApplication.platformName())
+        dialog = OverlayDialog(self.prefs.overlay, note, self.window)
+        dialog.look_changed.connect(self.overlay.set_look)
+        dialog.saved.connect(self._on_overlay_dialog_saved)
+        dialog.finished.connect(self._on_overlay_dialog_finished)
+        self._overlay_dialog = dialog
+        self._overlay_shown_before_dialog = self.overlay.isVisible()
+        self.overlay.set_preview(True)
+        self.overlay.show()
+        dialog.open()
+        return dialog
+
+    def _on_overlay_dialog_saved(self, look: OverlayLook) -> None:
+        self._keep_overlay_look(look)
+        self.window.set_checked_quietly(self.window.click_through_action, look.click_through)
+
+    def _on_overlay_dialog_finished(self, _result: int) -> None:
+        dialog, self._overlay_dialog = self._overlay_dialog, None
+        self.overlay.set_preview(False)
+        if not self._overlay_shown_before_dialog and not self.window.overlay_action.isChecked():
+            self.overlay.hide()
+        if dialog is not None:
+            dialog.deleteLater()
 
     # -- devices ----------------------------------------------------------------------------
 
@@ -930,6 +1269,8 @@ class CaptionerApp:
             self.start()
         elif action == "rescan":
             self.refresh_devices()
+        elif action == "export":
+            self.open_export()
         elif action == "restart" and self.session is not None:
             self._restart_asked = True
             self.window.set_run_state(RunState.STOPPING)
@@ -973,6 +1314,7 @@ class CaptionerApp:
                     await asyncio.wait({task}, timeout=2.0)
             if source is not None:
                 source.close()
+            self.transcript.finish("closed")
             await self.engine.stop()
             rescan = self._rescan
             if rescan is not None:
@@ -986,8 +1328,12 @@ class CaptionerApp:
             self.report_error("shutdown", exc, (type(exc), exc, exc.__traceback__))
         finally:
             log.debug("shutdown took %.2f s", time.monotonic() - started)
-            if self._dialog is not None:
-                self._dialog.reject()
+            for dialog in (self._dialog, self._overlay_dialog, self._export_dialog):
+                if dialog is not None:
+                    dialog.reject()
+            self.themes.detach()
+            self.overlay.close()
+            self.overlay.deleteLater()
             self.window.allow_close()
             self.window.close()
             if self._watchdog is not None:
@@ -997,6 +1343,7 @@ class CaptionerApp:
 
     def _save_window(self) -> None:
         self.store.save_window_geometry(self.window.saveGeometry())
+        self.store.save_overlay_geometry(self.overlay.placement())
 
 
 def _exit_stuck(deadline: float) -> None:

@@ -82,10 +82,11 @@ def describe_meaning(meaning: Meaning, detail: str = "") -> str:
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
-    from captioner.audio.devices import DeviceError, list_input_devices
+    from captioner.audio.devices import DeviceError
+    from captioner.audio.system import list_capture_devices
 
     try:
-        devices = list_input_devices()
+        devices = list_capture_devices()
     except DeviceError as exc:
         _say(str(exc))
         return EXIT_USAGE
@@ -100,6 +101,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
                         "channels": d.max_input_channels,
                         "default_samplerate": d.default_samplerate,
                         "default": d.is_default,
+                        "kind": d.kind,
                     }
                 )
             )
@@ -109,8 +111,9 @@ def cmd_devices(args: argparse.Namespace) -> int:
         return EXIT_OK
     for d in devices:
         mark = "*" if d.is_default else " "
+        kind = "system audio · " if d.is_system_audio else ""
         print(
-            f"{mark} {d.index:>3}  {d.name}  ({d.hostapi}, {d.max_input_channels} ch, "
+            f"{mark} {d.index:>3}  {d.name}  ({kind}{d.hostapi}, {d.max_input_channels} ch, "
             f"{d.default_samplerate:g} Hz)"
         )
     return EXIT_OK
@@ -379,14 +382,15 @@ def build_source(
     Blocks are as long as a chunk: a chunk cannot leave before its last sample exists, so
     shorter blocks would add wake-ups without making captions any sooner.
     """
-    from captioner.audio.devices import find_input_device
+    from captioner.audio.devices import choose_input_device
     from captioner.audio.resilient import ResilientMicrophone
     from captioner.audio.sources import WavFileSource
+    from captioner.audio.system import list_capture_devices
 
     if file:
         return WavFileSource(file, pacing="fast" if fast else "realtime", block_ms=chunk_ms)
     # A chosen device is kept to (and waited for when lost); no choice follows the default.
-    found = find_input_device(device) if device is not None else None
+    found = choose_input_device(device, list_capture_devices()) if device is not None else None
     return ResilientMicrophone(found, rate=rate, block_ms=chunk_ms)
 
 

@@ -234,7 +234,15 @@ async def test_missing_file_exits_2(tmp_path: Path) -> None:
 
 async def test_usage_errors_exit_2() -> None:
     assert (await captioner("listen", "--bogus")).code == 2
-    assert (await captioner()).code == 2
+    # no display: the window says what is missing and how to run instead
+    headless = {
+        k: v
+        for k, v in child_env().items()
+        if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
+    }
+    no_window = await captioner(env=headless)
+    assert no_window.code == 2
+    assert "xvfb-run" in no_window.err and "captioner listen" in no_window.err
     version = await captioner("--version")
     assert version.code == 0 and version.out.startswith("captioner ")
 
@@ -266,6 +274,10 @@ async def test_devices_lists_the_virtual_microphone(virtual_mic: VirtualMic) -> 
     as_json = await captioner("devices", "--json", env=virtual_mic.child_env())
     devices = [json.loads(line) for line in as_json.lines]
     assert any(d["default"] for d in devices)
+    # system audio: the sound server's monitor of the virtual sink is offered, labelled
+    monitors = [d for d in devices if d["kind"] == "monitor"]
+    assert monitors, devices
+    assert "system audio" in run.out
     assert all(
         {"index", "name", "hostapi", "channels", "default_samplerate"} <= set(d) for d in devices
     )

@@ -6,7 +6,7 @@ import time
 
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
-from PySide6.QtGui import QGuiApplication, QTextCursor, QWheelEvent
+from PySide6.QtGui import QGuiApplication, QTextCharFormat, QTextCursor, QWheelEvent
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
@@ -203,3 +203,47 @@ def test_twenty_thousand_updates_cost_the_same_at_the_end(
     early, late = typical(costs[measured : 2 * measured]), typical(costs[-measured:])
     assert late < early * 2.0 + 0.0005, f"update cost grew from {early:.6f}s to {late:.6f}s"
     assert pane.following and pane.view.verticalScrollBar().value() > 0
+
+
+def test_gap_markers_stand_out_from_every_other_line(pane: CaptionPane) -> None:
+    pane.apply([committed("Before.", 3.0), committed("[connection lost 0:12-1:27]", gap=True)])
+    pane.apply([committed("tail never confirmed", unconfirmed=True)])
+    document = pane.view.document()
+
+    def format_of(block: int) -> QTextCharFormat:
+        return document.findBlockByNumber(block).begin().fragment().charFormat()
+
+    normal, gap, unconfirmed = format_of(0), format_of(2), format_of(4)
+    assert gap.background().style() != Qt.BrushStyle.NoBrush
+    assert normal.background().style() == Qt.BrushStyle.NoBrush
+    assert unconfirmed.background().style() == Qt.BrushStyle.NoBrush
+    assert gap.foreground().color() not in (
+        normal.foreground().color(),
+        unconfirmed.foreground().color(),
+    )
+
+
+def test_timestamps_at_paragraph_starts_can_be_switched(pane: CaptionPane) -> None:
+    pane.apply([committed("Hello.", 62.4, speaker=0), live("", "still talking")])
+    assert pane.transcript() == "Speaker 1: Hello.\n\nstill talking"
+    pane.set_timestamps(True)
+    assert pane.transcript() == "[0:01:02] Speaker 1: Hello.\n\nstill talking"
+    pane.apply([committed("Then this.", 3725.0)])
+    assert pane.last_paragraph() == "[1:02:05] Then this."
+    pane.set_timestamps(False)
+    assert pane.transcript() == "Speaker 1: Hello.\n\nThen this.\n\nstill talking"
+    assert pane.paragraph_count == 2
+
+
+def test_a_new_theme_recolours_what_is_already_shown(pane: CaptionPane) -> None:
+    from captioner.ui.preferences import Theme
+    from captioner.ui.theme import palette_for
+
+    pane.apply([committed("Hello.", speaker=0)])
+    light = pane.view.document().firstBlock().begin().fragment().charFormat()
+    pane.setPalette(palette_for(Theme.DARK))
+    QApplication.processEvents()
+    dark = pane.view.document().firstBlock().begin().fragment().charFormat()
+    assert light.foreground().color() != dark.foreground().color()
+    assert dark.foreground().color().lightnessF() > 0.5  # readable on the dark base
+    assert pane.transcript() == "Speaker 1: Hello."

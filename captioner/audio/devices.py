@@ -47,10 +47,24 @@ class InputDevice:
     max_input_channels: int
     default_samplerate: float
     is_default: bool
+    kind: str = "input"
+    """"input" (a microphone or line in), or system audio: "monitor" (what a PulseAudio or
+    PipeWire output plays) or "loopback" (what a Windows WASAPI output plays)."""
+    pulse_source: str | None = None
+    """The PulseAudio source to record through the ALSA "pulse" device at `index`, when this
+    is a monitor that PortAudio does not list itself (see `captioner.audio.system`)."""
+
+    @property
+    def is_system_audio(self) -> bool:
+        """What the computer plays rather than what a microphone hears."""
+        return self.kind != "input"
 
     @property
     def label(self) -> str:
-        """How the device is named to a person, e.g. ``USB Mic (ALSA)``."""
+        """How the device is named to a person, e.g. ``USB Mic (ALSA)``, or
+        ``Monitor of Speakers (system audio · PulseAudio)``."""
+        if self.is_system_audio:
+            return f"{self.name} (system audio · {self.hostapi})"
         return f"{self.name} ({self.hostapi})"
 
 

@@ -26,7 +26,8 @@ from captioner.audio.devices import (
     list_input_devices,
     rescan_input_devices,
 )
-from captioner.audio.sources import AudioBlock, MicrophoneSource
+from captioner.audio.sources import AudioBlock, MicrophoneSource, describe_device
+from captioner.audio.system import with_system_audio
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ class ResilientMicrophone:
     ) -> None:
         self.follow_default = device is None
         self._wanted_name = device.name if device is not None else None
+        self._system_audio = device is not None and device.is_system_audio
         self.rate = rate
         self.block_ms = block_ms
         self.retry_interval = retry_interval
@@ -94,7 +96,7 @@ class ResilientMicrophone:
 
     @property
     def description(self) -> str:
-        return f"Microphone · {self.device.name} ({self.device.hostapi})"
+        return describe_device(self.device)
 
     @property
     def dropped_blocks(self) -> int:
@@ -133,7 +135,8 @@ class ResilientMicrophone:
     async def _recover(self, reason: str) -> None:
         self._lost = True
         self.losses += 1
-        self._tell("lost", f"Microphone lost: {reason}. Waiting for it to return.")
+        what = "System audio" if self._system_audio else "Microphone"
+        self._tell("lost", f"{what} lost: {reason}. Waiting for it to return.")
         lost_at = asyncio.get_running_loop().time()
         previous = self._inner
         self.dropped_before += previous.dropped_blocks
@@ -157,12 +160,15 @@ class ResilientMicrophone:
             self._frames_before += previous.frames_captured + round(gap * self.sample_rate)
             self._inner = source
             self._lost = False
-            self._tell("restored", f"Microphone back: {self.device.name}.")
+            what = "System audio" if self._system_audio else "Microphone"
+            self._tell("restored", f"{what} back: {self.device.name}.")
             return
 
     def _try_reopen(self) -> MicrophoneSource | None:
         try:
             devices = rescan_input_devices()
+            if self._system_audio:
+                devices = with_system_audio(devices)
             if self.follow_default:
                 found = choose_input_device(None, devices)
             else:
@@ -194,11 +200,17 @@ class ResilientMicrophone:
             and block.captured_at - self._silent_since >= self.silence_after
         ):
             self._silence_reported = True
-            self._tell(
-                "silent",
-                f"The microphone has delivered only digital silence for "
-                f"{self.silence_after:g} s: is it muted or unplugged?",
-            )
+            if self._system_audio:
+                message = (
+                    f"Nothing has played on {self.device.name} for {self.silence_after:g} s: "
+                    "captions follow when sound plays."
+                )
+            else:
+                message = (
+                    f"The microphone has delivered only digital silence for "
+                    f"{self.silence_after:g} s: is it muted or unplugged?"
+                )
+            self._tell("silent", message)
 
     def _tell(self, kind: SourceEventKind, message: str) -> None:
         log.warning("%s", message)

@@ -29,6 +29,7 @@ from captioner.audio.devices import (
     find_input_device,
     load_sounddevice,
 )
+from captioner.audio.system import pulse_source_selected
 
 __all__ = [
     "AudioBlock",
@@ -37,6 +38,7 @@ __all__ = [
     "BlockBuffer",
     "MicrophoneSource",
     "WavFileSource",
+    "describe_device",
 ]
 
 DEFAULT_MAX_BLOCKS: Final = 500
@@ -173,6 +175,13 @@ class BlockBuffer:
                 return
 
 
+def describe_device(device: InputDevice) -> str:
+    """What a capture source says it records, e.g. "Microphone · USB Mic (ALSA)"."""
+    if device.is_system_audio:
+        return f"System audio · {device.name} ({device.hostapi})"
+    return f"Microphone · {device.name} ({device.hostapi})"
+
+
 def _check_block_ms(block_ms: int) -> None:
     low, high = _BLOCK_MS_RANGE
     if isinstance(block_ms, bool) or not isinstance(block_ms, int) or not low <= block_ms <= high:
@@ -242,7 +251,7 @@ class MicrophoneSource:
 
     @property
     def description(self) -> str:
-        return f"Microphone · {self.device.name} ({self.device.hostapi})"
+        return describe_device(self.device)
 
     @property
     def dropped_blocks(self) -> int:
@@ -269,15 +278,16 @@ class MicrophoneSource:
         self._loop = asyncio.get_running_loop()
         self._last_callback_at = time.monotonic()
         try:
-            stream = sd.InputStream(
-                samplerate=self._sample_rate,
-                blocksize=self.blocksize,
-                device=self.device.index,
-                channels=self._channels,
-                dtype=self.dtype,
-                callback=self._on_audio,
-                finished_callback=self._on_finished,
-            )
+            with pulse_source_selected(self.device.pulse_source):
+                stream = sd.InputStream(
+                    samplerate=self._sample_rate,
+                    blocksize=self.blocksize,
+                    device=self.device.index,
+                    channels=self._channels,
+                    dtype=self.dtype,
+                    callback=self._on_audio,
+                    finished_callback=self._on_finished,
+                )
         except (sd.PortAudioError, ValueError) as exc:
             raise DeviceError(
                 f"Could not open {self.device.label} at {self._sample_rate} Hz, "

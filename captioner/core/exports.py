@@ -12,6 +12,7 @@ overlapping (players drop or stack overlapping cues).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -26,9 +27,13 @@ __all__ = [
     "MAX_CUE_SECONDS",
     "MAX_LINES",
     "MAX_LINE_CHARS",
+    "SPEAKER_COLOURS",
     "Cue",
+    "clock",
     "cues",
     "render",
+    "shifted",
+    "speaker_colour",
     "speaker_label",
     "to_json",
     "to_srt",
@@ -53,23 +58,46 @@ JSON_VERSION = 1
 _SENTENCE_ENDS = (".", "?", "!", "…", "。", "？", "！")
 
 
+SPEAKER_COLOURS: Final = (
+    "#7cc0ff",
+    "#ff8a8a",
+    "#7ee08a",
+    "#c9a4ff",
+    "#ffb35c",
+    "#5fe3f0",
+    "#ff9bd8",
+    "#e0b9a0",
+)
+"""One colour per speaker (speaker n takes colour n modulo the list), readable on the dark
+backgrounds subtitles are shown on; the window's overlay uses the same ones."""
+
+
 def speaker_label(speaker: int) -> str:
     """The label people read: Deepgram's speaker 0 is "Speaker 1"."""
     return f"Speaker {speaker + 1}"
 
 
+def speaker_colour(speaker: int) -> str:
+    return SPEAKER_COLOURS[speaker % len(SPEAKER_COLOURS)]
+
+
 def render(
-    fmt: str, utterances: Sequence[Utterance], *, info: Mapping[str, Any] | None = None
+    fmt: str,
+    utterances: Sequence[Utterance],
+    *,
+    info: Mapping[str, Any] | None = None,
+    speaker_colours: bool = False,
 ) -> str:
-    """The text of one export; `fmt` is one of FORMATS, `info` goes into JSON only."""
+    """The text of one export; `fmt` is one of FORMATS, `info` goes into JSON only;
+    `speaker_colours` colours each speaker's cues in SRT and WebVTT."""
     if fmt == "txt":
         return to_txt(utterances)
     if fmt == "txt-timestamps":
         return to_txt(utterances, timestamps=True)
     if fmt == "srt":
-        return to_srt(utterances)
+        return to_srt(utterances, speaker_colours=speaker_colours)
     if fmt == "vtt":
-        return to_vtt(utterances)
+        return to_vtt(utterances, speaker_colours=speaker_colours)
     if fmt == "json":
         return to_json(utterances, info=info)
     raise ValueError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
@@ -93,6 +121,24 @@ def to_txt(utterances: Iterable[Utterance], *, timestamps: bool = False) -> str:
     return "".join(line + "\n" for line in lines)
 
 
+def clock(seconds: float) -> str:
+    """A transcript time as people read it, e.g. "0:01:02" (what TXT timestamps show)."""
+    return _clock(seconds)
+
+
+def shifted(utterance: Utterance, seconds: float) -> Utterance:
+    """The same utterance `seconds` later, its words too (placing lines on another timeline)."""
+    if seconds == 0:
+        return utterance
+    words = tuple(
+        dataclasses.replace(w, start=w.start + seconds, end=w.end + seconds)
+        for w in utterance.words
+    )
+    return dataclasses.replace(
+        utterance, start=utterance.start + seconds, end=utterance.end + seconds, words=words
+    )
+
+
 def _clock(seconds: float) -> str:
     whole = int(seconds) if math.isfinite(seconds) and seconds > 0 else 0
     minutes, secs = divmod(whole, 60)
@@ -110,6 +156,8 @@ class Cue:
     start_ms: int
     end_ms: int
     lines: tuple[str, ...]
+    speaker: int | None = None
+    """Who speaks in the cue (cues are split where the speaker changes); None unlabelled."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,14 +182,14 @@ def cues(
     a new sentence tends to open a new cue. A word longer than a line gets a line of its
     own rather than being cut. Gap markers are one cue spanning the lost audio.
     """
-    raw: list[tuple[float, float, list[str]]] = []
+    raw: list[tuple[float, float, list[str], int | None]] = []
     previous_speaker: int | None = None
     for u in utterances:
         if u.gap:
             marker = u.text.split()
             if marker:
                 lines = _layout(marker, max_chars, max_lines) or _wrap(marker, max_chars)
-                raw.append((u.start, u.end, lines))
+                raw.append((u.start, u.end, lines, None))
             previous_speaker = None
             continue
         for run in _speaker_runs(_tokens(u)):
@@ -155,7 +203,7 @@ def cues(
                 label = None
                 words = prefix + [t.text for t in group]
                 lines = _layout(words, max_chars, max_lines) or _wrap(words, max_chars)
-                raw.append((group[0].start, group[-1].end, lines))
+                raw.append((group[0].start, group[-1].end, lines, speaker))
     return _settle(raw, round(min_seconds * 1000))
 
 
@@ -268,21 +316,21 @@ def _ms(seconds: float) -> int:
     return round(seconds * 1000) if math.isfinite(seconds) and seconds > 0 else 0
 
 
-def _settle(raw: list[tuple[float, float, list[str]]], min_ms: int) -> list[Cue]:
+def _settle(raw: list[tuple[float, float, list[str], int | None]], min_ms: int) -> list[Cue]:
     """Whole milliseconds, sorted, each cue ending before the next begins.
 
     Times from several channels, or float noise across a reconnect, can overlap; a
     later cue then starts when the earlier one ends, and every cue lasts at least 1 ms.
     """
-    ordered = sorted(((_ms(s), _ms(e), lines) for s, e, lines in raw), key=lambda c: c[0])
+    ordered = sorted(((_ms(s), _ms(e), lines, who) for s, e, lines, who in raw), key=lambda c: c[0])
     settled: list[Cue] = []
-    for i, (start, end, lines) in enumerate(ordered):
+    for i, (start, end, lines, who) in enumerate(ordered):
         if settled:
             start = max(start, settled[-1].end_ms)
         end = max(end, start + min_ms)
         if i + 1 < len(ordered) and end > ordered[i + 1][0]:
             end = ordered[i + 1][0]
-        settled.append(Cue(start, max(end, start + 1), tuple(lines)))
+        settled.append(Cue(start, max(end, start + 1), tuple(lines), who))
     return settled
 
 
@@ -293,12 +341,20 @@ def _timestamp(ms: int, decimal: str) -> str:
     return f"{hours:02d}:{minutes:02d}:{secs:02d}{decimal}{millis:03d}"
 
 
-def to_srt(utterances: Iterable[Utterance]) -> str:
-    """SubRip: numbered cues, `00:00:01,500 --> 00:00:03,000`, a blank line after each."""
+def to_srt(utterances: Iterable[Utterance], *, speaker_colours: bool = False) -> str:
+    """SubRip: numbered cues, `00:00:01,500 --> 00:00:03,000`, a blank line after each.
+
+    `speaker_colours` wraps each speaker's lines in `<font color>`, which most players show.
+    """
+
+    def text(c: Cue) -> str:
+        if not speaker_colours or c.speaker is None:
+            return "\n".join(c.lines)
+        colour = speaker_colour(c.speaker)
+        return "\n".join(f'<font color="{colour}">{line}</font>' for line in c.lines)
+
     blocks = [
-        f"{n}\n{_timestamp(c.start_ms, ',')} --> {_timestamp(c.end_ms, ',')}\n"
-        + "\n".join(c.lines)
-        + "\n"
+        f"{n}\n{_timestamp(c.start_ms, ',')} --> {_timestamp(c.end_ms, ',')}\n" + text(c) + "\n"
         for n, c in enumerate(cues(utterances), 1)
     ]
     return "\n".join(blocks)
@@ -310,15 +366,32 @@ def _vtt_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def to_vtt(utterances: Iterable[Utterance]) -> str:
-    """WebVTT: the `WEBVTT` header, then cues timed `00:00:01.500 --> 00:00:03.000`."""
+def to_vtt(utterances: Iterable[Utterance], *, speaker_colours: bool = False) -> str:
+    """WebVTT: the `WEBVTT` header, then cues timed `00:00:01.500 --> 00:00:03.000`.
+
+    `speaker_colours` adds a STYLE block with one class per speaker (`.speaker1`, ...) and
+    wraps each speaker's lines in `<c.speakerN>`; players without styles show plain text.
+    """
+    all_cues = cues(utterances)
+
+    def text(c: Cue) -> str:
+        lines = [_vtt_escape(line) for line in c.lines]
+        if speaker_colours and c.speaker is not None:
+            lines = [f"<c.speaker{c.speaker + 1}>{line}</c>" for line in lines]
+        return "\n".join(lines)
+
+    head = ["WEBVTT\n"]
+    speakers = sorted({c.speaker for c in all_cues if c.speaker is not None})
+    if speaker_colours and speakers:
+        rules = "".join(
+            f"::cue(.speaker{s + 1}) {{ color: {speaker_colour(s)}; }}\n" for s in speakers
+        )
+        head.append("STYLE\n" + rules)
     blocks = [
-        f"{_timestamp(c.start_ms, '.')} --> {_timestamp(c.end_ms, '.')}\n"
-        + "\n".join(_vtt_escape(line) for line in c.lines)
-        + "\n"
-        for c in cues(utterances)
+        f"{_timestamp(c.start_ms, '.')} --> {_timestamp(c.end_ms, '.')}\n" + text(c) + "\n"
+        for c in all_cues
     ]
-    return "\n".join(["WEBVTT\n", *blocks])
+    return "\n".join([*head, *blocks])
 
 
 # -- JSON ---------------------------------------------------------------------------

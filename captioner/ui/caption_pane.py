@@ -28,8 +28,17 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
 
 from captioner.core.captions import CaptionEvent, Committed, LiveChanged, Utterance, separator_for
+from captioner.core.exports import SPEAKER_COLOURS as SPEAKER_COLOURS_FOR_SUBTITLES
+from captioner.core.exports import clock, speaker_label
 
-__all__ = ["DEFAULT_FONT_SIZE", "MAX_FONT_SIZE", "MIN_FONT_SIZE", "CaptionPane"]
+__all__ = [
+    "DEFAULT_FONT_SIZE",
+    "MAX_FONT_SIZE",
+    "MIN_FONT_SIZE",
+    "CaptionPane",
+    "is_dark",
+    "speaker_colour",
+]
 
 DEFAULT_FONT_SIZE = 16
 MIN_FONT_SIZE = 8
@@ -37,17 +46,32 @@ MAX_FONT_SIZE = 72
 FONT_STEP = 2
 INTERIM_ALPHA = 0.55
 
-# Distinct on light and dark backgrounds; speaker n takes colour n modulo the list.
+# Speaker n takes colour n modulo the list: one list readable on light backgrounds, one on
+# dark (the overlay's usual black, and the dark and high-contrast themes).
 SPEAKER_COLOURS = (
-    "#1f77b4",
-    "#d62728",
-    "#2ca02c",
-    "#9467bd",
-    "#ff7f0e",
-    "#17becf",
-    "#e377c2",
-    "#8c564b",
+    "#1f5fa8",
+    "#c0262d",
+    "#237a2c",
+    "#7b4bb3",
+    "#b35900",
+    "#0f7585",
+    "#b0307f",
+    "#7a4a3a",
 )
+SPEAKER_COLOURS_ON_DARK = SPEAKER_COLOURS_FOR_SUBTITLES  # the exports' colours too
+# Gap markers: (text, background) on light and on dark backgrounds.
+GAP_COLOURS = ("#7a4d00", "#ffefc2")
+GAP_COLOURS_ON_DARK = ("#ffd27a", "#3d3000")
+
+
+def speaker_colour(speaker: int, *, on_dark: bool) -> QColor:
+    colours = SPEAKER_COLOURS_ON_DARK if on_dark else SPEAKER_COLOURS
+    return QColor(colours[speaker % len(colours)])
+
+
+def is_dark(colour: QColor) -> bool:
+    return colour.lightnessF() < 0.5
+
 
 _LINE_SEPARATOR = "\u2028"
 
@@ -56,6 +80,12 @@ class _CaptionView(QPlainTextEdit):
     """Read-only, selectable text; Ctrl + wheel asks the pane to zoom instead of zooming itself."""
 
     zoom_requested = Signal(int)
+    palette_changed = Signal()
+
+    def changeEvent(self, e: QEvent) -> None:
+        super().changeEvent(e)
+        if e.type() == QEvent.Type.PaletteChange:
+            self.palette_changed.emit()
 
     def wheelEvent(self, e: QWheelEvent) -> None:
         if e.modifiers() & Qt.KeyboardModifier.ControlModifier:
@@ -101,6 +131,8 @@ class CaptionPane(QWidget):
         self._jump.hide()
 
         self._live: dict[int, tuple[str, str]] = {}
+        self._utterances: list[Utterance] = []
+        self._timestamps = False
         self._paragraphs = 0
         self._following = True
         self._new_while_away = 0
@@ -110,12 +142,20 @@ class CaptionPane(QWidget):
         self._solid = QTextCharFormat()
         self._interim = QTextCharFormat()
         self._muted = QTextCharFormat()
+        self._gap = QTextCharFormat()
+        self._time = QTextCharFormat()
+        self._on_dark = False
         self._refresh_formats()
+        self._view.setAccessibleName("Captions")
+        self._view.setAccessibleDescription(
+            "The transcript: one paragraph per utterance, the newest at the end"
+        )
 
         bar = self._view.verticalScrollBar()
         bar.rangeChanged.connect(self._on_scrollbar_range_changed)
         bar.valueChanged.connect(self._on_scrollbar_value_changed)
         self._view.zoom_requested.connect(self._on_view_zoom_requested)
+        self._view.palette_changed.connect(self._on_view_palette_changed)
         self.set_font_size(font_size)
 
     # -- reading ------------------------------------------------------------------------
@@ -146,6 +186,15 @@ class CaptionPane(QWidget):
     @property
     def font_size(self) -> int:
         return self._font_size
+
+    @property
+    def timestamps(self) -> bool:
+        """Whether each paragraph starts with its time."""
+        return self._timestamps
+
+    def utterances(self) -> list[Utterance]:
+        """The committed lines shown, in order."""
+        return list(self._utterances)
 
     def live_text(self) -> tuple[str, str]:
         """(settled, interim) text of the live block, channels joined by a line break."""
@@ -188,8 +237,15 @@ class CaptionPane(QWidget):
         if self._following:
             self._scroll_to_end()
 
+    def set_timestamps(self, on: bool) -> None:
+        """Show (or hide) the time at each paragraph's start; redraws what is shown."""
+        if on != self._timestamps:
+            self._timestamps = on
+            self._rebuild()
+
     def clear(self) -> None:
         self._live.clear()
+        self._utterances.clear()
         self._paragraphs = 0
         self._doc.clear()
         self._set_new_while_away(0)
@@ -263,10 +319,10 @@ class CaptionPane(QWidget):
         if self._jump.isVisible():
             self._place_jump_button()
 
-    def changeEvent(self, event: QEvent) -> None:
-        super().changeEvent(event)
-        if event.type() == QEvent.Type.PaletteChange:
-            self._refresh_formats()
+    def _on_view_palette_changed(self) -> None:
+        self._refresh_formats()
+        if self._utterances:
+            self._rebuild()  # the colours of what is shown were the old theme's
 
     # -- text size ------------------------------------------------------------------------
 
@@ -303,6 +359,7 @@ class CaptionPane(QWidget):
     def _refresh_formats(self) -> None:
         palette = self._view.palette()
         text = palette.color(QPalette.ColorRole.Text)
+        self._on_dark = is_dark(palette.color(QPalette.ColorRole.Base))
         self._solid = QTextCharFormat()
         self._solid.setForeground(text)
         dim = QColor(text)
@@ -312,23 +369,58 @@ class CaptionPane(QWidget):
         self._muted = QTextCharFormat()
         self._muted.setForeground(dim)
         self._muted.setFontItalic(True)
+        foreground, background = GAP_COLOURS_ON_DARK if self._on_dark else GAP_COLOURS
+        self._gap = QTextCharFormat()
+        self._gap.setForeground(QColor(foreground))
+        self._gap.setBackground(QColor(background))
+        self._gap.setFontItalic(True)
+        self._gap.setFontWeight(QFont.Weight.DemiBold)
+        self._time = QTextCharFormat()
+        self._time.setForeground(palette.color(QPalette.ColorRole.PlaceholderText))
 
     def _insert_paragraph(self, utterance: Utterance) -> None:
-        cursor = QTextCursor(self._doc.lastBlock())
+        self._utterances.append(utterance)
+        self._write_paragraph(QTextCursor(self._doc.lastBlock()), utterance)
+        self._paragraphs += 1
+        if not self._following:
+            self._set_new_while_away(self._new_while_away + 1)
+
+    def _write_paragraph(self, cursor: QTextCursor, utterance: Utterance) -> None:
+        if self._timestamps:
+            cursor.insertText(f"[{clock(utterance.start)}] ", self._time)
         if utterance.speaker is not None and not utterance.gap:
             label = QTextCharFormat(self._solid)
-            label.setForeground(QColor(SPEAKER_COLOURS[utterance.speaker % len(SPEAKER_COLOURS)]))
+            label.setForeground(speaker_colour(utterance.speaker, on_dark=self._on_dark))
             label.setFontWeight(QFont.Weight.Bold)
-            cursor.insertText(f"Speaker {utterance.speaker + 1}: ", label)
-        if utterance.gap or utterance.unconfirmed:
+            cursor.insertText(f"{speaker_label(utterance.speaker)}: ", label)
+        if utterance.gap:
+            cursor.insertText(utterance.text, self._gap)
+        elif utterance.unconfirmed:
             cursor.insertText(utterance.text, self._muted)
         else:
             cursor.insertText(utterance.text, self._solid)
         cursor.insertBlock()
         cursor.insertBlock()
-        self._paragraphs += 1
-        if not self._following:
-            self._set_new_while_away(self._new_while_away + 1)
+
+    def _rebuild(self) -> None:
+        """Write every paragraph again (a theme or the timestamps changed; rare)."""
+        bar = self._view.verticalScrollBar()
+        position = bar.value()
+        self._doc.clear()
+        cursor = QTextCursor(self._doc)
+        cursor.beginEditBlock()
+        for utterance in self._utterances:
+            self._write_paragraph(cursor, utterance)
+        cursor.endEditBlock()
+        self._render_live()
+        if self._following:
+            self._scroll_to_end()
+        else:
+            self._scrolling = True
+            try:
+                bar.setValue(position)
+            finally:
+                self._scrolling = False
 
     def _render_live(self) -> None:
         cursor = QTextCursor(self._doc.lastBlock())

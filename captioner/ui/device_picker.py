@@ -114,7 +114,8 @@ class DevicePicker(QWidget):
         self.combo.setObjectName("deviceCombo")
         self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.combo.setMinimumContentsLength(24)
-        self.combo.setToolTip("The microphone to caption")
+        self.combo.setToolTip("The microphone, or the system audio, to caption")
+        self.combo.setAccessibleName("Input device")
         self.combo.activated.connect(self._on_combo_activated)
         self.rescan_button = QToolButton(self)
         self.rescan_button.setObjectName("rescanDevices")
@@ -130,7 +131,7 @@ class DevicePicker(QWidget):
 
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
-        label = QLabel("Input", self)
+        label = QLabel("&Input", self)
         label.setBuddy(self.combo)
         row.addWidget(label)
         row.addWidget(self.combo, 1)

@@ -15,6 +15,7 @@ import dataclasses
 import enum
 import json
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,9 +28,12 @@ from captioner.core.config import DEEPGRAM_EU_URL, DEEPGRAM_URL, StreamSettings
 __all__ = [
     "CONFIG_DIR_ENV",
     "OFFLINE_PLACEHOLDER_URL",
+    "AfterSilence",
     "Endpoint",
+    "OverlayLook",
     "Preferences",
     "PreferencesStore",
+    "Theme",
     "open_qsettings",
 ]
 
@@ -60,6 +64,101 @@ _ENDPOINT_LABELS = {
 }
 
 
+class Theme(enum.StrEnum):
+    """How the window looks; SYSTEM follows the desktop's light, dark or high-contrast choice."""
+
+    SYSTEM = "system"
+    LIGHT = "light"
+    DARK = "dark"
+    HIGH_CONTRAST = "high-contrast"
+
+    @property
+    def label(self) -> str:
+        return _THEME_LABELS[self]
+
+
+_THEME_LABELS = {
+    Theme.SYSTEM: "Follow the system",
+    Theme.LIGHT: "Light",
+    Theme.DARK: "Dark",
+    Theme.HIGH_CONTRAST: "High contrast",
+}
+
+
+class AfterSilence(enum.StrEnum):
+    """What the overlay does once nobody has spoken for a while."""
+
+    KEEP = "keep"
+    FADE = "fade"
+    CLEAR = "clear"
+
+    @property
+    def label(self) -> str:
+        return _AFTER_SILENCE_LABELS[self]
+
+
+_AFTER_SILENCE_LABELS = {
+    AfterSilence.KEEP: "Keep the last line",
+    AfterSilence.FADE: "Fade out",
+    AfterSilence.CLEAR: "Clear",
+}
+
+OVERLAY_MIN_LINES = 1
+OVERLAY_MAX_LINES = 5
+OVERLAY_MIN_FONT = 12
+OVERLAY_MAX_FONT = 96
+OVERLAY_MIN_SILENCE = 1
+OVERLAY_MAX_SILENCE = 60
+
+
+@dataclass(frozen=True, slots=True)
+class OverlayLook:
+    """The caption overlay's look and behaviour; every value is kept between runs."""
+
+    lines: int = 2
+    font_family: str = ""
+    """Empty: the desktop's default sans-serif font."""
+    font_size: int = 30
+    bold: bool = True
+    text_colour: str = "#ffffff"
+    text_opacity: int = 100
+    """Percent."""
+    background_colour: str = "#000000"
+    background_opacity: int = 65
+    """Percent; at 20 or less the text gets an outline, so it reads over anything."""
+    click_through: bool = False
+    after_silence: AfterSilence = AfterSilence.FADE
+    silence_seconds: int = 6
+
+    @property
+    def outlined(self) -> bool:
+        return self.background_opacity <= 20
+
+    def normalised(self) -> OverlayLook:
+        """The same look with every number inside its range and colours that parse."""
+
+        def clamp(value: int, low: int, high: int) -> int:
+            return max(low, min(high, int(value)))
+
+        return dataclasses.replace(
+            self,
+            lines=clamp(self.lines, OVERLAY_MIN_LINES, OVERLAY_MAX_LINES),
+            font_size=clamp(self.font_size, OVERLAY_MIN_FONT, OVERLAY_MAX_FONT),
+            text_colour=_colour_or(self.text_colour, "#ffffff"),
+            text_opacity=clamp(self.text_opacity, 10, 100),
+            background_colour=_colour_or(self.background_colour, "#000000"),
+            background_opacity=clamp(self.background_opacity, 0, 100),
+            silence_seconds=clamp(self.silence_seconds, OVERLAY_MIN_SILENCE, OVERLAY_MAX_SILENCE),
+        )
+
+
+_HEX_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
+
+
+def _colour_or(value: str, default: str) -> str:
+    return value.lower() if isinstance(value, str) and _HEX_COLOUR.fullmatch(value) else default
+
+
 @dataclass(frozen=True, slots=True)
 class Preferences:
     """What a person chose. `endpoint` None: Deepgram when a key is known, else offline."""
@@ -83,6 +182,11 @@ class Preferences:
     font_size: int = 16
     key_in_file: bool = False
     """Keep the API key in a private file (only where no system keychain exists)."""
+    timestamps: bool = False
+    """Show the time at the start of each paragraph in the caption pane."""
+    theme: Theme = Theme.SYSTEM
+    overlay_visible: bool = False
+    overlay: OverlayLook = OverlayLook()
 
     def effective_endpoint(self, *, have_key: bool) -> Endpoint:
         if self.endpoint is not None:
@@ -211,6 +315,23 @@ _TABLE: dict[str, tuple[str, Callable[[object], Any], Callable[[Any], object]]] 
     "device_hostapi": ("audio/device_hostapi", _as_optional_str, lambda v: v or ""),
     "font_size": ("view/font_size", _as_int, int),
     "key_in_file": ("secrets/key_in_file", _as_bool, bool),
+    "timestamps": ("view/timestamps", _as_bool, bool),
+    "theme": ("view/theme", lambda v: Theme(_as_str(v)), str),
+    "overlay_visible": ("overlay/visible", _as_bool, bool),
+}
+
+_OVERLAY_TABLE: dict[str, tuple[str, Callable[[object], Any], Callable[[Any], object]]] = {
+    "lines": ("overlay/lines", _as_int, int),
+    "font_family": ("overlay/font_family", _as_str, str),
+    "font_size": ("overlay/font_size", _as_int, int),
+    "bold": ("overlay/bold", _as_bool, bool),
+    "text_colour": ("overlay/text_colour", _as_str, str),
+    "text_opacity": ("overlay/text_opacity", _as_int, int),
+    "background_colour": ("overlay/background_colour", _as_str, str),
+    "background_opacity": ("overlay/background_opacity", _as_int, int),
+    "click_through": ("overlay/click_through", _as_bool, bool),
+    "after_silence": ("overlay/after_silence", lambda v: AfterSilence(_as_str(v)), str),
+    "silence_seconds": ("overlay/silence_seconds", _as_int, int),
 }
 
 
@@ -225,16 +346,28 @@ class PreferencesStore:
         """The folder of the settings file: the key file, if any, lives beside it."""
         return Path(self.qsettings.fileName()).parent
 
-    def load(self) -> Preferences:
-        defaults = Preferences()
+    def _read(
+        self, table: dict[str, tuple[str, Callable[[object], Any], Callable[[Any], object]]]
+    ) -> dict[str, Any]:
         values: dict[str, Any] = {}
-        for name, (key, parse, _fmt) in _TABLE.items():
+        for name, (key, parse, _fmt) in table.items():
             if not self.qsettings.contains(key):
                 continue
             try:
                 values[name] = parse(self.qsettings.value(key))
             except (ValueError, TypeError):
                 continue
+        return values
+
+    def load(self) -> Preferences:
+        defaults = Preferences()
+        values = self._read(_TABLE)
+        try:
+            values["overlay"] = dataclasses.replace(
+                OverlayLook(), **self._read(_OVERLAY_TABLE)
+            ).normalised()
+        except (TypeError, ValueError):
+            values["overlay"] = OverlayLook()
         try:
             return dataclasses.replace(defaults, **values)
         except (TypeError, ValueError):
@@ -243,6 +376,41 @@ class PreferencesStore:
     def save(self, prefs: Preferences) -> None:
         for name, (key, _parse, fmt) in _TABLE.items():
             self.qsettings.setValue(key, fmt(getattr(prefs, name)))
+        for name, (key, _parse, fmt) in _OVERLAY_TABLE.items():
+            self.qsettings.setValue(key, fmt(getattr(prefs.overlay, name)))
+        self.qsettings.sync()
+
+    def export_folder(self) -> Path | None:
+        """Where the last export went (the export dialog opens there)."""
+        value = self.qsettings.value("export/folder")
+        if isinstance(value, str) and value and Path(value).is_dir():
+            return Path(value)
+        return None
+
+    def export_format(self) -> str:
+        value = self.qsettings.value("export/format")
+        return value if isinstance(value, str) and value else "srt"
+
+    def save_export_choice(self, folder: Path, fmt: str) -> None:
+        self.qsettings.setValue("export/folder", str(folder))
+        self.qsettings.setValue("export/format", fmt)
+        self.qsettings.sync()
+
+    def overlay_geometry(self) -> tuple[int, int, int, int] | None:
+        """(x, y, width, height) of the overlay when it was last placed, if ever."""
+        value = self.qsettings.value("overlay/geometry")
+        if not isinstance(value, str):
+            return None
+        try:
+            x, y, width, height = (int(part) for part in value.split(","))
+        except ValueError:
+            return None
+        if width <= 0 or height <= 0:
+            return None
+        return x, y, width, height
+
+    def save_overlay_geometry(self, geometry: tuple[int, int, int, int]) -> None:
+        self.qsettings.setValue("overlay/geometry", ",".join(str(int(v)) for v in geometry))
         self.qsettings.sync()
 
     def window_geometry(self) -> QByteArray | None:

@@ -23,6 +23,13 @@ _STATE_COLOURS = {
     State.STOPPING: "#c98a00",
     State.ERROR: "#d0342c",
 }
+_STATE_COLOURS_ON_DARK = {
+    State.LIVE: "#5fd37a",
+    State.CONNECTING: "#ffc266",
+    State.RECONNECTING: "#ffc266",
+    State.STOPPING: "#ffc266",
+    State.ERROR: "#ff8a80",
+}
 _REASON_SHOWN = 160
 LAG_WARNING_SECONDS = 3.0
 
@@ -105,12 +112,12 @@ class CaptionStatusBar(QStatusBar):
         self.request_label = self._field("requestStatus", shrink_to=120)
         self.lag_label = self._field("lagStatus")
         self.dropped_label = self._field("droppedStatus")
-        self.dropped_label.setStyleSheet("color: #d0342c;")
+        self._dark = False
         self._first_row.addStretch(1)
         self.close_label = StatusField(panel)
         self.close_label.setObjectName("closeStatus")
         self.close_label.min_width = 200
-        self.close_label.setStyleSheet("color: #a8322b;")
+
         rows.addWidget(self.close_label)
         self.addPermanentWidget(panel, 1)
 
@@ -128,6 +135,21 @@ class CaptionStatusBar(QStatusBar):
         self.set_dropped(0)
         self.set_request_id(None)
         self.close_label.hide()
+        self.set_dark(False)
+
+    def set_dark(self, dark: bool) -> None:
+        """Red and amber that read on the theme's background (the window says which)."""
+        self._dark = dark
+        self.dropped_label.setStyleSheet(f"color: {'#ff8a80' if dark else '#d0342c'};")
+        self.close_label.setStyleSheet(f"color: {'#ff8a80' if dark else '#a8322b'};")
+        self._colour_state()
+
+    def _colour_state(self) -> None:
+        colour = _STATE_COLOURS.get(self._state)
+        if colour is not None and self._dark:
+            colour = _STATE_COLOURS_ON_DARK.get(self._state, colour)
+        # no colour of its own: the palette's text colour, which follows the theme
+        self.state_label.setStyleSheet(f"color: {colour};" if colour else "")
 
     def _field(self, name: str, *, shrink_to: int | None = None, rule: bool = True) -> StatusField:
         """A field of the first row, after a thin rule; `shrink_to` None: never shortened."""
@@ -182,9 +204,8 @@ class CaptionStatusBar(QStatusBar):
 
     def show_status(self, status: Status) -> None:
         self._state = status.state
-        colour = _STATE_COLOURS.get(status.state, "palette(text)")
         self.state_label.setText(f"● {state_words(status)}")
-        self.state_label.setStyleSheet(f"color: {colour};")
+        self._colour_state()
         self.state_label.setToolTip(state_words(status))
         if status.meaning is not None and status.meaning.kind != "normal":
             reason = status.reason
