@@ -99,7 +99,8 @@ class SessionStats:
     unknown_messages: int = 0
     results_received: int = 0
     chunks_muted: int = 0
-    level_dbfs: float = -120.0
+    #: the newest chunk captured (muted or not): `level_dbfs` is computed from it when read
+    last_chunk: bytes = field(default=b"", repr=False)
     #: seconds from a chunk being ready (its last block left the audio callback) to its
     #: bytes handed to the socket; bounded so hours of streaming stay small
     send_latencies: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
@@ -107,6 +108,16 @@ class SessionStats:
     caption_latencies: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
     #: capture seconds minus the end of the newest result: how far behind captions are
     lag_seconds: float = 0.0
+
+    @property
+    def level_dbfs(self) -> float:
+        """Level of the newest captured chunk, in dB below full scale.
+
+        Computed when read: a meter polls a few times a second, chunks arrive ten times a
+        second, and on a cold cache one computation cost nearly half of a chunk's capture
+        path (see docs/performance.md).
+        """
+        return chunk_dbfs(self.last_chunk)
 
 
 class SessionObserver(Protocol):
@@ -422,7 +433,7 @@ class Session:
             self._audio_ready.set()
 
     def _enqueue(self, data: bytes, ready_at: float) -> None:
-        self.stats.level_dbfs = chunk_dbfs(data)
+        self.stats.last_chunk = data
         start = self._capture_sample
         self._capture_sample += len(data) // 2
         if self._muted:
@@ -477,10 +488,15 @@ class Session:
         has gone out `first_audio_within` seconds after opening (paused or muted from
         the start), one chunk of silence is sent first.
         """
-        tick = min(0.25, self.keepalive_interval / 4)
+        # Sleep until the next moment something could be due, not on a fixed tick: while
+        # audio flows this wakes once per interval instead of four times a second (each
+        # wake-up of an idle process costs CPU; see docs/performance.md).
         opened = self._now()
         while not self._close_stream_sent:
-            await asyncio.sleep(tick)
+            due = self._last_frame_sent + self.keepalive_interval
+            if clock.samples_sent == 0:
+                due = min(due, opened + self.first_audio_within)
+            await asyncio.sleep(max(0.0, due - self._now()) + 0.001)
             if self._close_stream_sent:
                 return
             idle = self._now() - self._last_frame_sent

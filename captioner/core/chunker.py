@@ -96,7 +96,13 @@ class Chunker:
             return []
         self.samples_in += frames
         if self._resampler is None and block.dtype == np.int16 and self._is_mono(block):
-            self._pending += block.astype(_OUT_DTYPE, copy=False).tobytes()
+            data = block.astype(_OUT_DTYPE, copy=False).tobytes()
+            if not self._pending and len(data) == self._chunk_bytes:
+                # The common case (16 kHz int16 mono in chunk-sized blocks): the block is
+                # the chunk, no trip through the pending buffer.
+                self.samples_out += self.chunk_samples
+                return [data]
+            self._pending += data
         else:
             mono = self._to_mono_scaled(block)
             if self._resampler is not None:
