@@ -510,14 +510,17 @@ class WavFileSource:
         started_at = time.monotonic()
         try:
             while True:
-                block = self._read_block(0.0)
-                if block is None:
-                    break
-                due = started_at + block.end_index / self._sample_rate
+                # Like a microphone: a block exists only once its last frame is due, so sleep
+                # first, then read and hand it over at once (reading ahead of time would put
+                # the read between the block's due time and its arrival downstream).
+                due = started_at + (self._next_frame + self.blocksize) / self._sample_rate
                 delay = due - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                self._buffer.put_nowait(AudioBlock(block.data, block.frame_index, time.monotonic()))
+                block = self._read_block(time.monotonic())
+                if block is None:
+                    break
+                self._buffer.put_nowait(block)
         finally:
             self._finish()
 
