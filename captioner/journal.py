@@ -33,6 +33,7 @@ from typing import Any
 from captioner import __version__
 from captioner.core.captions import Utterance
 from captioner.core.exports import FORMATS, render, utterance_from_record, utterance_record
+from captioner.paths import platform_data_dir
 
 __all__ = [
     "DATA_DIR_ENV",
@@ -75,14 +76,7 @@ def data_dir() -> Path:
     explicit = os.environ.get(DATA_DIR_ENV)
     if explicit:
         return Path(explicit).expanduser()
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
-    else:
-        xdg = os.environ.get("XDG_DATA_HOME")
-        base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".local" / "share"
-    return base / "captioner"
+    return platform_data_dir()
 
 
 def journal_dir() -> Path:

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from captioner.paths import platform_data_dir
+
 MODEL_NAME = "whisper-base"
 MODEL_DIR_ENV = "CAPTIONER_MODEL_DIR"
 HUB_REPO = "Systran/faster-whisper-base"
@@ -64,14 +66,7 @@ class ModelStatus:
 
 def default_model_dir() -> Path:
     """The per-user data folder, so the model is shared by every checkout and virtualenv."""
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
-    else:
-        xdg = os.environ.get("XDG_DATA_HOME")
-        base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".local" / "share"
-    return base / "captioner" / "models" / MODEL_NAME
+    return platform_data_dir() / "models" / MODEL_NAME
 
 
 def resolve_model_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
