@@ -157,6 +157,45 @@ async def test_realtime_file_drops_and_counts_what_does_not_fit(tmp_path: Path) 
     assert source.frames_captured == 6400
 
 
+async def test_realtime_file_reader_that_falls_behind_catches_up_with_true_times(
+    tmp_path: Path,
+) -> None:
+    path = write_wav(tmp_path / "ramp.wav", seconds=1.0)
+    source = WavFileSource(path, pacing="realtime", block_ms=100)
+    await source.start()
+    started = time.monotonic()
+    first = await source.read()
+    assert first is not None
+    await asyncio.sleep(0.45)  # a busy reader: blocks 2 to 5 come due meanwhile
+    late = [await source.read() for _ in range(4)]
+    caught_up = time.monotonic()
+    assert caught_up - started < 0.65, "waiting blocks must come at once"
+    rest = await read_all(source)
+    blocks = [first, *late, *rest]
+    assert all(b is not None for b in blocks)
+    assert_contiguous(blocks)  # type: ignore[arg-type]
+    data = np.concatenate([b.data for b in blocks])  # type: ignore[union-attr]
+    expected, _ = soundfile.read(path, dtype="int16", always_2d=True)
+    np.testing.assert_array_equal(data, expected)
+    for b in late:
+        assert b is not None
+        # a block that waited arrived when its audio was due, not when it was read
+        assert b.captured_at == pytest.approx(started + b.end_index / 16000, abs=0.02)
+
+
+async def test_closing_a_realtime_file_wakes_a_sleeping_reader(tmp_path: Path) -> None:
+    source = WavFileSource(write_wav(tmp_path / "long.wav", seconds=5.0), block_ms=1000)
+    await source.start()
+    reader = asyncio.create_task(source.read())
+    await asyncio.sleep(0.1)
+    assert not reader.done()
+    closed_at = time.monotonic()
+    source.close()
+    assert await asyncio.wait_for(reader, 0.5) is None
+    assert time.monotonic() - closed_at < 0.1
+    assert source.end_reason == "closed"
+
+
 async def test_fast_file_reads_everything_at_once_and_exactly(tmp_path: Path) -> None:
     path = write_wav(tmp_path / "stereo.wav", seconds=5.0, rate=48000, channels=2)
     source = WavFileSource(path, pacing="fast", block_ms=10)

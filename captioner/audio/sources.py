@@ -1,8 +1,9 @@
 """Audio sources: a microphone or a file, both read as a stream of `AudioBlock` values.
 
-Two rules shape this module. Capture never waits for the consumer: a microphone (and a file
-paced in real time, which stands in for one) produces blocks on its own clock into a bounded
-`BlockBuffer`, and what does not fit is counted, not silently lost. And PortAudio's thread
+Two rules shape this module. Capture never waits for the consumer: a microphone produces
+blocks on its own clock into a bounded `BlockBuffer` (a file paced in real time, which stands
+in for one, works out the same from the time), and what does not fit is counted, not
+silently lost. And PortAudio's thread
 never touches asyncio objects: the callback copies the block and hands it to the event loop
 with ``call_soon_threadsafe``. A callback stream (not blocking reads) is used because a
 blocking read can hang forever when the audio server goes away.
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal, Protocol, runtime_checkable
 
+import numpy as np
 import numpy.typing as npt
 import soundfile  # type: ignore[import-untyped]  # ships no type hints
 
@@ -381,10 +383,14 @@ class MicrophoneSource:
 class WavFileSource:
     """Audio from a file (anything libsndfile reads: WAV, FLAC, ...), for tests and replays.
 
-    ``pacing="realtime"`` behaves like a microphone: a producer task releases each block when
-    its last frame is due by the wall clock, whether or not anyone reads; unread blocks pile
-    up in the `BlockBuffer` (and are dropped and counted beyond ``max_blocks``). Due times are
-    computed from one monotonic start, so lateness never accumulates. ``pacing="fast"`` hands
+    ``pacing="realtime"`` behaves like a microphone: block ``k`` exists once its last frame is
+    due by the wall clock, counted from one monotonic start (so lateness never accumulates),
+    whether or not anyone reads. A reader that falls behind gets what piled up at once, and
+    beyond ``max_blocks`` waiting, newer blocks are dropped and counted, as `BlockBuffer` does
+    for a microphone. No task of its own runs the clock: ``read`` works out from the time what
+    has been released; when nothing is waiting, it reads the next block from the file ahead of
+    time and sleeps until that block is due, so the block reaches the reader in the very
+    event-loop turn its audio comes to exist (see docs/performance.md). ``pacing="fast"`` hands
     out blocks as fast as ``read`` is called.
 
     Problems with the file raise `AudioFileError` when the source is made (and again in
@@ -401,21 +407,40 @@ class WavFileSource:
         if pacing not in ("realtime", "fast"):
             raise ValueError(f"pacing must be 'realtime' or 'fast', got {pacing!r}")
         _check_block_ms(block_ms)
+        if isinstance(max_blocks, bool) or not isinstance(max_blocks, int) or max_blocks < 1:
+            raise ValueError(f"max_blocks must be a whole number >= 1, got {max_blocks!r}")
         self.path: Final = Path(path)
         self.pacing: Final = pacing
         self.block_ms: Final = block_ms
+        self.max_blocks: Final = max_blocks
         info = _inspect_file(self.path)
         self._sample_rate: Final = int(info.samplerate)
         self._channels: Final = int(info.channels)
         self.frames_total: Final = int(info.frames)
         self._read_dtype: Final = "int16" if info.subtype in ("PCM_16", "PCM_U8") else "float32"
         self.blocksize: Final = max(1, round(self._sample_rate * block_ms / 1000))
+        self._n_blocks: Final = -(-self.frames_total // self.blocksize)
         self.end_reason: str | None = None
-        self._buffer = BlockBuffer(max_blocks)
         self._file: soundfile.SoundFile | None = None
-        self._producer: asyncio.Task[None] | None = None
-        self._next_frame = 0
+        self._file_frame = 0  # where the file's read position is
+        # read a second at a time, in whole blocks (see _read_frames)
+        self._slab_frames: Final = self.blocksize * max(1, self._sample_rate // self.blocksize)
+        self._slab: npt.NDArray[Any] = np.zeros((0, self._channels), dtype=self._read_dtype)
+        self._slab_start = 0
         self._started = False
+        self._closed = False
+        self._ended = False
+        # real-time pacing: the clock's state, worked out lazily from the time
+        self._started_at = 0.0
+        self._released = 0  # blocks released by the clock so far
+        self._waiting: collections.deque[int] = collections.deque()  # released, not yet read
+        self._left_over: collections.deque[AudioBlock] = collections.deque()  # read at close
+        self._ahead: tuple[int, npt.NDArray[Any]] | None = None  # the next block, read early
+        self._woke_for: tuple[int, float] | None = None  # the block a sleep ended for, and when
+        self._wake: asyncio.Future[None] | None = None
+        self._dropped_blocks = 0
+        self._dropped_frames = 0
+        self._next_frame = 0  # fast pacing: frames handed out so far
 
     @property
     def sample_rate(self) -> int:
@@ -435,20 +460,27 @@ class WavFileSource:
 
     @property
     def dropped_blocks(self) -> int:
-        return self._buffer.dropped_blocks
+        self._advance(time.monotonic())
+        return self._dropped_blocks
 
     @property
     def dropped_frames(self) -> int:
-        return self._buffer.dropped_frames
+        self._advance(time.monotonic())
+        return self._dropped_frames
 
     @property
     def frames_captured(self) -> int:
         """Frames produced so far (released by the clock, or read in fast pacing)."""
-        return self._next_frame
+        if self.pacing == "fast":
+            return self._next_frame
+        self._advance(time.monotonic())
+        return min(self._released * self.blocksize, self.frames_total)
 
     @property
     def buffered_blocks(self) -> int:
-        return len(self._buffer)
+        """Blocks released by the clock and not read yet."""
+        self._advance(time.monotonic())
+        return len(self._waiting) + len(self._left_over)
 
     async def start(self) -> None:
         if self._started:
@@ -458,71 +490,173 @@ class WavFileSource:
         if (self._file.samplerate, self._file.channels) != (self._sample_rate, self._channels):
             self._file.close()
             raise AudioFileError(f"{self.path}: the file changed since it was opened")
-        if self.pacing == "realtime":
-            self._producer = asyncio.get_running_loop().create_task(
-                self._produce_realtime(), name=f"pace {self.path.name}"
-            )
+        self._started_at = time.monotonic()
 
     async def read(self) -> AudioBlock | None:
         if not self._started:
             raise RuntimeError("call start() before read()")
         if self.pacing == "realtime":
-            return await self._buffer.get()
+            return await self._read_realtime()
         await asyncio.sleep(0)  # fast pacing still lets other tasks run between blocks
-        if self._buffer.closed:
+        if self._closed or self._ended:
             return None
-        block = self._read_block(time.monotonic())
-        if block is None:
+        data = self._read_frames(self._next_frame)
+        if data is None:
             self._finish()
+            return None
+        block = AudioBlock(data, self._next_frame, time.monotonic())
+        self._next_frame += len(data)
         return block
 
     def close(self) -> None:
-        """Stop producing; ``read`` drains what is buffered, then returns None. Idempotent."""
+        """Stop producing; ``read`` drains what was released, then returns None. Idempotent."""
+        if self._closed:
+            return
+        if self._started and self.pacing == "realtime" and not self._ended:
+            self._advance(time.monotonic())
+            # what was released stays readable after the file is closed
+            while self._waiting:
+                block = self._block(self._waiting.popleft(), time.monotonic())
+                if block is None:
+                    break
+                self._left_over.append(block)
+        self._closed = True
         if self.end_reason is None:
             self.end_reason = "closed"
-        if self._producer is not None and not self._producer.done():
-            self._producer.cancel()
-        self._buffer.close()
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
         if self._file is not None:
             self._file.close()
 
-    def _read_block(self, captured_at: float) -> AudioBlock | None:
+    # -- real-time pacing ---------------------------------------------------------------
+
+    def _due(self, k: int) -> float:
+        """When block ``k`` exists: the moment its last frame is due."""
+        end = min((k + 1) * self.blocksize, self.frames_total)
+        return self._started_at + end / self._sample_rate
+
+    def _advance(self, now: float) -> None:
+        """Release every block due by ``now``: queued for the reader, or dropped when full."""
+        if not self._started or self._closed or self._ended or self.pacing != "realtime":
+            return
+        frames_due = int((now - self._started_at) * self._sample_rate)
+        due = self._n_blocks if frames_due >= self.frames_total else frames_due // self.blocksize
+        while self._released < due:
+            k = self._released
+            self._released += 1
+            if len(self._waiting) >= self.max_blocks:
+                self._dropped_blocks += 1
+                self._dropped_frames += min(self.blocksize, self.frames_total - k * self.blocksize)
+            else:
+                self._waiting.append(k)
+
+    async def _read_realtime(self) -> AudioBlock | None:
+        while True:
+            if self._left_over:
+                return self._left_over.popleft()
+            if self._closed or self._ended:
+                return None
+            now = time.monotonic()
+            if self._woke_for is not None:
+                # the timer may fire a hair early: the block it was set for is due by now
+                now = max(now, self._due(self._woke_for[0]))
+            self._advance(now)
+            if self._waiting:
+                k = self._waiting.popleft()
+                # a block that was waiting arrived when it was due; the one slept for, on waking
+                woke = self._woke_for
+                captured_at = woke[1] if woke is not None and woke[0] == k else self._due(k)
+                self._woke_for = None
+                block = self._block(k, captured_at)
+                if block is None:
+                    self._finish()
+                return block
+            if self._released >= self._n_blocks:
+                self._finish()
+                return None
+            k = self._released
+            if self._ahead is None or self._ahead[0] != k:
+                data = self._read_frames(k * self.blocksize)
+                if data is None:
+                    self._finish()
+                    return None
+                self._ahead = (k, data)
+            await self._sleep(self._due(k) - time.monotonic())
+            self._woke_for = (k, time.monotonic())
+
+    async def _sleep(self, delay: float) -> None:
+        """Sleep for ``delay`` seconds, or until `close` (which must not wait for the timer)."""
+        if delay <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        self._wake = wake = loop.create_future()
+        timer = loop.call_later(delay, _resolve, wake)
+        try:
+            await wake
+        finally:
+            timer.cancel()
+            self._wake = None
+
+    def _block(self, k: int, captured_at: float) -> AudioBlock | None:
+        ahead = self._ahead
+        if ahead is not None and ahead[0] == k:
+            self._ahead = None
+            data: npt.NDArray[Any] | None = ahead[1]
+        else:
+            data = self._read_frames(k * self.blocksize)
+        if data is None:
+            return None
+        return AudioBlock(data, k * self.blocksize, captured_at)
+
+    # -- the file -----------------------------------------------------------------------
+
+    def _read_frames(self, frame: int) -> npt.NDArray[Any] | None:
+        """One block of frames from ``frame`` on; None at the end or when reading fails.
+
+        The file is read a second at a time and blocks are handed out as views of that:
+        each call into libsndfile costs far more than the copy, and a block per call was
+        most of this source's CPU (docs/performance.md).
+        """
+        slab_start = self._slab_start
+        if not slab_start <= frame < slab_start + len(self._slab):
+            if not self._read_slab(frame):
+                return None
+            slab_start = frame
+        offset = frame - slab_start
+        data = self._slab[offset : offset + self.blocksize]
+        if len(data) < self.blocksize and slab_start + len(self._slab) < self.frames_total:
+            # a block straddling two slabs: read on from its own start
+            if not self._read_slab(frame):
+                return None
+            data = self._slab[: self.blocksize]
+        return data if len(data) else None
+
+    def _read_slab(self, frame: int) -> bool:
         assert self._file is not None
         try:
-            data = self._file.read(self.blocksize, dtype=self._read_dtype, always_2d=True)
+            if frame != self._file_frame:
+                self._file.seek(frame)
+            slab = self._file.read(self._slab_frames, dtype=self._read_dtype, always_2d=True)
         except (soundfile.LibsndfileError, RuntimeError, OSError) as exc:
             self.end_reason = f"could not read {self.path.name}: {exc}"
-            return None
-        if len(data) == 0:
-            return None
-        block = AudioBlock(data, self._next_frame, captured_at)
-        self._next_frame += len(data)
-        return block
+            return False
+        self._slab = slab
+        self._slab_start = frame
+        self._file_frame = frame + len(slab)
+        return len(slab) > 0
 
     def _finish(self) -> None:
         if self.end_reason is None:
             self.end_reason = "end of file"
-        self._buffer.close()
+        self._ended = True
+        self._waiting.clear()
         if self._file is not None:
             self._file.close()
 
-    async def _produce_realtime(self) -> None:
-        started_at = time.monotonic()
-        try:
-            while True:
-                # Like a microphone: a block exists only once its last frame is due, so sleep
-                # first, then read and hand it over at once (reading ahead of time would put
-                # the read between the block's due time and its arrival downstream).
-                due = started_at + (self._next_frame + self.blocksize) / self._sample_rate
-                delay = due - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                block = self._read_block(time.monotonic())
-                if block is None:
-                    break
-                self._buffer.put_nowait(block)
-        finally:
-            self._finish()
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 @dataclass(frozen=True, slots=True)
