@@ -139,6 +139,15 @@ def chunk_dbfs(data: bytes) -> float:
     return max(-120.0, 10.0 * math.log10(mean_square / (32768.0 * 32768.0)))
 
 
+@dataclass(frozen=True, slots=True)
+class _Sender:
+    """One connection's send task, as capture sees it when handing a chunk over."""
+
+    conn: Connection
+    clock: ConnectionClock
+    opened: float
+
+
 class Session:
     """Stream one audio source until it ends or Stop is asked, reconnecting as needed.
 
@@ -200,6 +209,7 @@ class Session:
         chunk_samples = settings.sample_rate * settings.chunk_ms // 1000
         self.backlog = AudioBacklog(settings.sample_rate, chunk_samples, replay_seconds)
         self._audio_ready = asyncio.Event()
+        self._idle_sender: _Sender | None = None  # the send task, while it waits for audio
         self._stop_requested = asyncio.Event()
         self._capture_done = False
         self._muted = False
@@ -425,9 +435,11 @@ class Session:
                 ready_at = block.captured_at
                 for data in chunker.push(block.data):
                     self._enqueue(data, ready_at)
+                await self._hand_over()
             tail = chunker.flush()
             if tail:
                 self._enqueue(pad_to_minimum(tail, self.settings.sample_rate), self._now())
+                await self._hand_over()
         finally:
             self._capture_done = True
             self._audio_ready.set()
@@ -440,9 +452,50 @@ class Session:
             self.stats.chunks_muted += 1
             return
         self.backlog.add(AudioChunk(data, start, ready_at))
-        self._audio_ready.set()
 
-    async def _next_chunk(self) -> AudioChunk | None:
+    async def _hand_over(self) -> None:
+        """Send what capture just queued, from here if that cannot wait; else wake the sender.
+
+        When the send task is idle (everything before is sent), the connection is open and
+        unpaused, the rate limit has room and the socket would take the frame at once, the
+        chunk goes out in this same event-loop turn: no hop to another task between a chunk
+        existing and its bytes on the socket. Anything else (a backlog to replay, a pause,
+        bytes still queued in the transport) is the send task's job, so capture still never
+        waits on the network.
+        """
+        while (chunk := self.backlog.peek()) is not None:
+            idle = self._idle_sender
+            if (
+                idle is None
+                or not self._unpaused.is_set()
+                or not idle.conn.writable
+                or self._rate_excess(idle, chunk) > 0
+            ):
+                self._audio_ready.set()
+                return
+            self.backlog.take()
+            try:
+                await idle.conn.send_audio(chunk.data)
+            except ConnectionEnded:
+                return  # the receive task reports the end; the chunk is kept for replay
+            self._note_sent(chunk, idle.clock)
+
+    def _rate_excess(self, sender: _Sender, chunk: AudioChunk) -> float:
+        """Seconds of audio by which sending `chunk` now would exceed `max_realtime`."""
+        if self.max_realtime is None:
+            return 0.0
+        allowed = self.burst_seconds + (self._now() - sender.opened) * self.max_realtime
+        return sender.clock.seconds_sent + chunk.n_samples / self.settings.sample_rate - allowed
+
+    def _note_sent(self, chunk: AudioChunk, clock: ConnectionClock) -> None:
+        now = self._now()
+        self._last_frame_sent = now
+        clock.sent(chunk.capture_sample, chunk.n_samples)
+        self.stats.chunks_sent += 1
+        self.stats.bytes_sent += len(chunk.data)
+        self.stats.send_latencies.append(now - chunk.ready_at)
+
+    async def _next_chunk(self, sender: _Sender) -> AudioChunk | None:
         """The next chunk to send, or None once capture has ended and all is sent."""
         while True:
             chunk = self.backlog.take()
@@ -451,29 +504,26 @@ class Session:
             if self._capture_done:
                 return None
             self._audio_ready.clear()
-            await self._audio_ready.wait()
+            self._idle_sender = sender
+            try:
+                await self._audio_ready.wait()
+            finally:
+                self._idle_sender = None
 
     async def _send(self, conn: Connection, clock: ConnectionClock) -> None:
         """Backlog -> socket at no more than `max_realtime`; then Finalize/CloseStream."""
-        opened = self._now()
-        rate = self.settings.sample_rate
+        sender = _Sender(conn, clock, self._now())
         while True:
             await self._unpaused.wait()
-            chunk = await self._next_chunk()
+            chunk = await self._next_chunk(sender)
             if chunk is None:
                 break
-            if self.max_realtime is not None:
-                allowed = self.burst_seconds + (self._now() - opened) * self.max_realtime
-                excess = clock.seconds_sent + chunk.n_samples / rate - allowed
-                if excess > 0:
-                    await asyncio.sleep(excess / self.max_realtime)
+            excess = self._rate_excess(sender, chunk)
+            if excess > 0:
+                assert self.max_realtime is not None
+                await asyncio.sleep(excess / self.max_realtime)
             await conn.send_audio(chunk.data)
-            now = self._now()
-            self._last_frame_sent = now
-            clock.sent(chunk.capture_sample, chunk.n_samples)
-            self.stats.chunks_sent += 1
-            self.stats.bytes_sent += len(chunk.data)
-            self.stats.send_latencies.append(now - chunk.ready_at)
+            self._note_sent(chunk, clock)
         if self.finalize_on_stop:
             self.captions.note_finalize_sent()
             await conn.send_control("Finalize")

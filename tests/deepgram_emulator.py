@@ -62,9 +62,10 @@ After the 101 (per connection):
   ``reject_headerless_audio``  Without ``encoding``, audio lacking a container header
                         (RIFF/Ogg/FLAC/MP3/WebM) closes 1008 ``DATA-0000`` (default on).
   ``decode_fail_after`` / ``close_after_audio`` (seconds, code, reason) / ``drop_after_audio``
-  / ``stall_after_audio`` / ``end_after_audio``  Faults fired once when that much audio has
-                        arrived on a connection (DATA-0000; any close; TCP abort; stop pongs
-                        and sends; unasked flush + ``Metadata`` + 1000).
+  / ``stall_after_audio`` / ``end_after_audio`` / ``deaf_after_audio``  Faults fired once
+                        when that much audio has arrived on a connection (DATA-0000; any close;
+                        TCP abort; stop pongs and sends; unasked flush + ``Metadata`` + 1000;
+                        stop reading the socket, so the client's writes back up).
   ``reply_delay``       Every server action of a connection (messages, closes and drops it
                         decides) is delayed by this many seconds; receiving is unaffected.
 
@@ -512,6 +513,7 @@ class Script:
     drop_after_audio: float | None = None
     stall_after_audio: float | None = None
     end_after_audio: float | None = None
+    deaf_after_audio: float | None = None
     reply_delay: float = 0.0
 
 
@@ -1196,6 +1198,8 @@ class _Session:
         if due("drop", s.drop_after_audio):
             self.closing = True
             self._put("drop")
+        if due("deaf", s.deaf_after_audio):
+            self.ws.transport.pause_reading()
 
     def on_text(self, text: str) -> None:
         try:

@@ -109,3 +109,17 @@ def test_mute_gaps_are_not_losses() -> None:
 def test_pad_to_minimum() -> None:
     assert pad_to_minimum(b"\x01\x00", RATE) == b"\x01\x00" + bytes(638)
     assert pad_to_minimum(bytes(640), RATE) == bytes(640)
+
+
+def test_peek_shows_the_next_chunk_without_taking_it() -> None:
+    backlog = AudioBacklog(RATE, CHUNK)
+    assert backlog.peek() is None
+    capture(backlog, 0, 2)
+    first = backlog.peek()
+    assert first is not None and first.capture_sample == 0
+    assert backlog.peek() is first and len(backlog) == 2
+    assert backlog.take() is first
+    second = backlog.peek()
+    assert second is not None and second.capture_sample == CHUNK
+    backlog.rewind()  # nothing acknowledged: the taken chunk is first again
+    assert backlog.peek() == first

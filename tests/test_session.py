@@ -7,6 +7,7 @@ the server is a real WebSocket server on 127.0.0.1; nothing of ours is mocked.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Sequence
@@ -257,6 +258,41 @@ async def test_sending_stays_even_while_the_server_delays_every_reply(tmp_path: 
     assert span == pytest.approx(3.9, abs=0.3)
     # and the late replies were still received and folded in
     assert rec.committed_text
+
+
+async def test_capture_runs_on_while_the_server_reads_nothing(tmp_path: Path) -> None:
+    """Capture never waits on the network: once the socket backs up, only the send task waits.
+
+    Capture sends a chunk itself when the send task is idle and the socket would take it at
+    once; this checks that it stops doing so when writes queue up. 400 s of audio is more
+    than the loopback socket buffers hold, so the server that stops reading stalls the
+    writes, and capture must still read the whole file into the backlog.
+    """
+    wav = write_wav(tmp_path / "long.wav", 400.0)
+    async with DeepgramEmulator(Script(deaf_after_audio=1.0)) as emu:
+        source = WavFileSource(wav, pacing="fast", block_ms=100)
+        session = Session(
+            settings_for(emu), source, Recorder(), max_realtime=None, ping_interval=None
+        )
+        task = asyncio.create_task(session.run())
+        try:
+            # well inside the server's 10 s inactivity limit, which would end the stall
+            deadline = time.monotonic() + 5
+            while source.end_reason is None:
+                assert not task.done(), task.result()
+                assert time.monotonic() < deadline, "capture stopped with the network"
+                await asyncio.sleep(0.05)
+            assert source.end_reason == "end of file"
+            [conn] = emu.connections
+            received = sum(len(f.data) for f in conn.binary_frames) / 32000
+            assert received < 300, f"the server took {received:.0f} s: nothing backed up"
+            assert session.backlog.pending_samples > 0
+            assert session.connections == 1
+            assert session.status.state is State.LIVE
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 async def test_backlog_is_sent_no_faster_than_the_limit(tmp_path: Path) -> None:

@@ -74,6 +74,10 @@ class AudioBacklog:
 
     # -- send side ------------------------------------------------------------------
 
+    def peek(self) -> AudioChunk | None:
+        """The next chunk to send, left in place."""
+        return self._pending[0] if self._pending else None
+
     def take(self) -> AudioChunk | None:
         """The next chunk to send; it is kept for replay until acknowledged."""
         if not self._pending:

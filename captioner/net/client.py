@@ -22,6 +22,7 @@ from websockets.exceptions import (
     InvalidStatus,
     InvalidURI,
 )
+from websockets.protocol import State as _WsState
 
 from captioner import __version__
 from captioner.core.config import StreamSettings
@@ -135,6 +136,21 @@ class Connection:
             await self._ws.send(chunk)
         except ConnectionClosed as exc:
             raise _ended(exc) from None
+
+    @property
+    def writable(self) -> bool:
+        """True when a frame sent now goes straight to the socket without waiting.
+
+        The connection is open and nothing is queued in the transport ahead of the frame,
+        so `send_audio` writes and returns in the same event-loop turn: a frame smaller
+        than the write limit cannot trip flow control on an empty buffer.
+        """
+        transport = self._ws.transport
+        return (
+            self._ws.state is _WsState.OPEN
+            and transport is not None
+            and transport.get_write_buffer_size() == 0
+        )
 
     async def send_control(self, kind: ControlType) -> None:
         """Send a control message as a text frame, exactly `{"type":"<kind>"}`."""
