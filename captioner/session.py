@@ -3,7 +3,10 @@
 Capture runs from Start to Stop and feeds an outbox of chunks. Each connection runs
 three independent tasks: send (outbox -> socket), receive (socket -> parser -> caption
 model) and keepalive. Sending never waits for a reply; receiving never waits for a
-send. Everything the outside world needs to know flows through a plain observer.
+send. When the send task is idle and the socket would take a frame at once, capture
+writes its new chunk itself (see `_hand_over`), so live audio leaves in the event-loop
+turn it arrived in; capture never waits on the network either way. Everything the
+outside world needs to know flows through a plain observer.
 """
 
 from __future__ import annotations

@@ -436,7 +436,6 @@ class WavFileSource:
         self._waiting: collections.deque[int] = collections.deque()  # released, not yet read
         self._left_over: collections.deque[AudioBlock] = collections.deque()  # read at close
         self._ahead: tuple[int, npt.NDArray[Any]] | None = None  # the next block, read early
-        self._woke_for: tuple[int, float] | None = None  # the block a sleep ended for, and when
         self._wake: asyncio.Future[None] | None = None
         self._dropped_blocks = 0
         self._dropped_frames = 0
@@ -556,18 +555,10 @@ class WavFileSource:
                 return self._left_over.popleft()
             if self._closed or self._ended:
                 return None
-            now = time.monotonic()
-            if self._woke_for is not None:
-                # the timer may fire a hair early: the block it was set for is due by now
-                now = max(now, self._due(self._woke_for[0]))
-            self._advance(now)
+            self._advance(time.monotonic())
             if self._waiting:
                 k = self._waiting.popleft()
-                # a block that was waiting arrived when it was due; the one slept for, on waking
-                woke = self._woke_for
-                captured_at = woke[1] if woke is not None and woke[0] == k else self._due(k)
-                self._woke_for = None
-                block = self._block(k, captured_at)
+                block = self._block(k, self._due(k))  # it arrived when it was due
                 if block is None:
                     self._finish()
                 return block
@@ -582,7 +573,17 @@ class WavFileSource:
                     return None
                 self._ahead = (k, data)
             await self._sleep(self._due(k) - time.monotonic())
-            self._woke_for = (k, time.monotonic())
+            if self._closed or self._released != k:
+                continue  # closed, or someone looked at the clock meanwhile: take it from the top
+            # The block slept for exists now (even if the timer fired a hair early); hand it
+            # over at once, and queue anything else that came due meanwhile behind it.
+            woke = time.monotonic()
+            self._released = k + 1
+            self._advance(woke)
+            block = self._block(k, woke)
+            if block is None:
+                self._finish()
+            return block
 
     async def _sleep(self, delay: float) -> None:
         """Sleep for ``delay`` seconds, or until `close` (which must not wait for the timer)."""
