@@ -338,41 +338,42 @@ def client_rows(section: str, runs: list[dict[str, Report]], why: dict[str, str]
 # -- scenarios --------------------------------------------------------------------------------
 
 WHY = {
-    "send": "Not won: our chunk takes three event-loop turns, from the WAV source's task "
-    "through the capture task (chunker, replay backlog) to the send task, each on a cold "
-    "cache after 100 ms idle; the baseline sends from the task that slept. The split is the "
-    "design (capture never waits on the network, and keeps what a reconnect must replay).",
-    "cpu": "Not won: reading the file through libsndfile (captioner/audio/sources.py, not "
-    "changed here) costs about two thirds of the gap, our separate capture and send tasks "
-    "and the replay backlog the rest; see the notes below.",
+    "send": "Not won: both clients now send in the event-loop turn the chunk became due, and "
+    "the send itself (websockets framing, then the socket write) costs the same in both, "
+    "0.13-0.15 ms on a cold cache. The baseline does nothing else; ours first turns the "
+    "block into a linear16 chunk (any rate, channel count or sample type in) and files it "
+    "in the replay backlog that the recovery row rests on, about 0.06 ms more. See the "
+    "notes below.",
+    "cpu": "Not won: per chunk, ours converts the block, files it for replay and keeps "
+    "statistics, about 0.1 ms of CPU on a cold cache that the baseline does not spend (both "
+    "are under 0.6 % of one core). See the notes below.",
     "startup": "Not won: numpy, soundfile (libsndfile through cffi) and websockets load at "
     "start-up; the SDK defers most of its imports past its first send.",
 }
 
 
 PROFILE_NOTES = [
-    "Where a streaming client's CPU goes (profiled 2026-11-21 on this 2-core VM with "
-    "per-function thread CPU time, 60 s against the emulator, CPU ms per minute of audio; "
-    "after the optimisations below): Captioner 373 = libsndfile reading the WAV 95, "
-    "websockets send 70, epoll 46, chunker and backlog 20, parsing and caption model 10, "
-    "event-loop and task machinery the rest; the SDK baseline 245 = send 81, epoll 43, "
-    "pydantic parsing 18, stdlib `wave` reading 12, machinery the rest. Each wake-up after "
-    "100 ms idle runs on a cold cache: work that takes 2 µs in a tight loop takes 20-40 µs "
-    "here.",
+    "Where one chunk's time goes in Captioner (2026-11-21, this 2-core VM: each segment of a "
+    "chunk's event-loop turn timed, 30 s against the emulator, median µs): the file source "
+    "hands over the block 20, the capture loop 8, the chunker 16, the backlog and the "
+    "hand-over checks 43, the websockets send 155, bookkeeping after the send 17; 264 µs in "
+    "all. Each turn runs on a cold cache after 100 ms idle: the same work takes under 20 µs "
+    "in a tight loop. The baseline's turn is its send plus a stdlib `wave` read.",
     "",
-    "Optimisations made from these profiles (captioner/session.py, captioner/core/chunker.py), "
-    "each measured against the previous code side by side (60 s, 3 runs, CPU s per minute of "
-    "audio, median): the keepalive task sleeps until a KeepAlive could be due instead of "
-    "waking 4 times a second (0.414 → 0.369); the level meter's dBFS is computed when read "
-    "instead of for every chunk, and a chunk-sized int16 block skips the chunker's pending "
-    "buffer (0.369 → 0.343; 0.416 → 0.343 together, -18 %; chunk → socket p50 0.42 → 0.37 ms).",
-    "",
-    "Not changed here (captioner/audio/sources.py is the audio work's), measured by patching "
-    "a copy, 60 s, 2 runs, same emulator: if the WAV source slept until a block is due, then "
-    "read it and stamped it (today it reads the next block right after handing one over, "
-    "before the capture and send tasks run), chunk → socket p50 goes 0.40 → 0.18 ms (SDK "
-    "0.14); reading with the stdlib `wave` instead of libsndfile as well brings CPU to 0.275 "
-    "s per minute (SDK 0.258).",
+    "Optimisations, each measured side by side against the code before it (same emulator, "
+    "both clients at once; CPU s per minute of audio and chunk → socket p50, medians over "
+    "the runs):",
+    "- the keepalive task sleeps until a KeepAlive could be due instead of waking 4 times "
+    "a second: CPU 0.414 → 0.369 (60 s, 3 runs);",
+    "- the level meter's dBFS is computed when read, not for every chunk, and a chunk-sized "
+    "int16 block skips the chunker's buffer: CPU 0.369 → 0.343, p50 0.42 → 0.37 ms;",
+    "- the paced WAV source has no clock task of its own (a block reaches capture in the "
+    "turn it is due) and reads the file a second at a time (libsndfile per block was 49 of "
+    "275 py-spy samples); capture writes a chunk to the socket itself when the send task is "
+    "idle and the socket would take it at once, instead of waking the send task: CPU 0.381 "
+    "→ 0.299, p50 0.375 → 0.210 ms, p99 0.88 → 0.56 ms (60 s, 4 runs);",
+    "- the chunker's pass-through case tested first, the woken file block handed over "
+    "directly: p50 0.212 → 0.200 ms, CPU unchanged within the spread (60 s, 4 runs).",
     "",
     "Memory is the process's VmHWM, not ru_maxrss: on Linux ru_maxrss survives fork and exec, "
     "so a child started by a bigger parent reports the parent's peak.",
