@@ -338,15 +338,16 @@ def client_rows(section: str, runs: list[dict[str, Report]], why: dict[str, str]
 # -- scenarios --------------------------------------------------------------------------------
 
 WHY = {
-    "send": "Not won: both clients now send in the event-loop turn the chunk became due, and "
-    "the send itself (websockets framing, then the socket write) costs the same in both, "
-    "0.13-0.15 ms on a cold cache. The baseline does nothing else; ours first turns the "
-    "block into a linear16 chunk (any rate, channel count or sample type in) and files it "
-    "in the replay backlog that the recovery row rests on, about 0.06 ms more. See the "
-    "notes below.",
-    "cpu": "Not won: per chunk, ours converts the block, files it for replay and keeps "
-    "statistics, about 0.1 ms of CPU on a cold cache that the baseline does not spend (both "
-    "are under 0.6 % of one core). See the notes below.",
+    "send": "Not won, and not winnable without giving up what the difference pays for: "
+    "both clients now send in the event-loop turn the chunk became due, and the send itself "
+    "(websockets framing, then the socket write) costs the same in both, 0.13-0.15 ms on a "
+    "cold cache. The baseline sends the file's bytes as they are and keeps nothing; ours "
+    "first turns the block into a linear16 chunk (any rate, channel count or sample type "
+    "in) and files it in the replay backlog the recovery row rests on, about 0.06 ms more. "
+    "See the notes below.",
+    "cpu": "Not won, for the same reason: per chunk, ours converts the block, files it for "
+    "replay and keeps statistics, about 0.1 ms of CPU on a cold cache that the baseline "
+    "does not spend (both stay under 0.6 % of one core). See the notes below.",
     "startup": "Not won: numpy, soundfile (libsndfile through cffi) and websockets load at "
     "start-up; the SDK defers most of its imports past its first send.",
 }
