@@ -116,8 +116,7 @@ class BlockBuffer:
     """
 
     def __init__(self, max_blocks: int = DEFAULT_MAX_BLOCKS) -> None:
-        if isinstance(max_blocks, bool) or not isinstance(max_blocks, int) or max_blocks < 1:
-            raise ValueError(f"max_blocks must be a whole number >= 1, got {max_blocks!r}")
+        _check_max_blocks(max_blocks)
         self.max_blocks: Final = max_blocks
         self.dropped_blocks = 0
         self.dropped_frames = 0
@@ -182,6 +181,11 @@ def describe_device(device: InputDevice) -> str:
     if device.is_system_audio:
         return f"System audio · {device.name} ({device.hostapi})"
     return f"Microphone · {device.name} ({device.hostapi})"
+
+
+def _check_max_blocks(max_blocks: int) -> None:
+    if isinstance(max_blocks, bool) or not isinstance(max_blocks, int) or max_blocks < 1:
+        raise ValueError(f"max_blocks must be a whole number >= 1, got {max_blocks!r}")
 
 
 def _check_block_ms(block_ms: int) -> None:
@@ -407,8 +411,7 @@ class WavFileSource:
         if pacing not in ("realtime", "fast"):
             raise ValueError(f"pacing must be 'realtime' or 'fast', got {pacing!r}")
         _check_block_ms(block_ms)
-        if isinstance(max_blocks, bool) or not isinstance(max_blocks, int) or max_blocks < 1:
-            raise ValueError(f"max_blocks must be a whole number >= 1, got {max_blocks!r}")
+        _check_max_blocks(max_blocks)
         self.path: Final = Path(path)
         self.pacing: Final = pacing
         self.block_ms: Final = block_ms
