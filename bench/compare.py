@@ -361,12 +361,14 @@ WHY_ENGINE = {**WHY, "send": WHY["send"] + " " + CONTENTION, "cpu": WHY["cpu"] +
 
 
 PROFILE_NOTES = [
-    "Where one chunk's time goes in Captioner (2026-11-21, this 2-core VM: each segment of a "
-    "chunk's event-loop turn timed, 30 s against the emulator, median µs): the file source "
-    "hands over the block 20, the capture loop 8, the chunker 16, the backlog and the "
-    "hand-over checks 43, the websockets send 155, bookkeeping after the send 17; 264 µs in "
-    "all. Each turn runs on a cold cache after 100 ms idle: the same work takes under 20 µs "
-    "in a tight loop. The baseline's turn is its send plus a stdlib `wave` read.",
+    "Where one chunk's time goes in Captioner (`bench/turn.py`, 2026-11-21, this 2-core VM: "
+    "each segment of a chunk's event-loop turn timed, 30 s against the emulator, median "
+    "µs): the file source hands over the block 16, the capture loop 7, the chunker 14, the "
+    "backlog and the hand-over checks 35, the websockets send 126, bookkeeping after the "
+    "send 16; 215 in all. Each turn runs on a cold cache after 100 ms idle: the same work "
+    "takes under 20 µs in a tight loop. The baseline's turn is its send plus a stdlib "
+    "`wave` read; its whole chunk → socket p50 (0.13 ms) is about our send alone. "
+    "`bench/turn.py --py-spy` adds a sampled profile.",
     "",
     "Optimisations, each measured side by side against the code before it (same emulator, "
     "both clients at once; CPU s per minute of audio and chunk → socket p50, medians over "
