@@ -30,9 +30,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 import numpy as np  # noqa: E402
-import soundfile  # type: ignore[import-untyped]  # noqa: E402
+from compare import emulator, slot_wav  # noqa: E402
 
 from captioner.audio import sources  # noqa: E402
 from captioner.core import chunker  # noqa: E402
@@ -116,34 +117,6 @@ class Quiet:
         pass
 
 
-def noise_wav(path: Path, seconds: int) -> Path:
-    rng = np.random.default_rng(3)
-    data = (rng.standard_normal(seconds * 16000) * 3000).clip(-32768, 32767).astype(np.int16)
-    soundfile.write(path, data, 16000, subtype="PCM_16")
-    return path
-
-
-class EmulatorProcess:
-    def __init__(self) -> None:
-        self.process = subprocess.Popen(
-            [PY, str(ROOT / "bench" / "emulator_process.py")],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if not line.startswith("URL "):
-            self.process.kill()
-            raise RuntimeError("the emulator did not start")
-        self.url = line.split()[1]
-
-    def close(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.close()
-        self.process.wait(30)
-
-
 def time_turns(url: str, wav: Path) -> list[dict[str, float]]:
     timer = TurnTimer()
     timer.install()
@@ -219,13 +192,11 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="captioner-turn-") as tmp:
         folder = Path(tmp)
-        wav = noise_wav(folder / "noise.wav", args.seconds)
-        emu = EmulatorProcess()
-        try:
+        # the audio and the emulator of bench/run's emulator rows
+        wav = slot_wav(folder / "slots.wav", args.seconds)
+        with emulator() as emu:
             turns = time_turns(emu.url, wav)
             profile = spy_profile(emu.url, wav, folder) if args.py_spy else ""
-        finally:
-            emu.close()
     print(turn_table(turns))
     if profile:
         print()

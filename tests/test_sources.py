@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pytest
@@ -212,6 +212,23 @@ async def test_fast_file_reads_everything_at_once_and_exactly(tmp_path: Path) ->
     assert data.shape == (240000, 2)
     assert source.end_reason == "end of file"
     assert await source.read() is None
+
+
+@pytest.mark.parametrize("pacing", ["fast", "realtime"])
+async def test_a_file_that_is_not_whole_blocks_is_read_exactly(
+    tmp_path: Path, pacing: Literal["fast", "realtime"]
+) -> None:
+    # 22.05 kHz, 2.37 s: many one-second reads, and a last block cut short by the file's end
+    path = write_wav(tmp_path / "odd.wav", seconds=2.37, rate=22050)
+    source = WavFileSource(path, pacing=pacing, block_ms=20)
+    await source.start()
+    blocks = await read_all(source)
+    assert_contiguous(blocks)
+    expected, _ = soundfile.read(path, dtype="int16", always_2d=True)
+    np.testing.assert_array_equal(np.concatenate([b.data for b in blocks]), expected)
+    assert {b.frames for b in blocks[:-1]} == {441}
+    assert blocks[-1].frames == len(expected) % 441
+    assert source.end_reason == "end of file"
 
 
 async def test_float_files_are_read_as_float32(tmp_path: Path) -> None:

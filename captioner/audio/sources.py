@@ -619,21 +619,14 @@ class WavFileSource:
 
         The file is read a second at a time and blocks are handed out as views of that:
         each call into libsndfile costs far more than the copy, and a block per call was
-        most of this source's CPU (docs/performance.md).
+        most of this source's CPU (docs/performance.md). A read is a whole number of blocks
+        from a block's start, so a block is cut short only where the file ends.
         """
-        slab_start = self._slab_start
-        if not slab_start <= frame < slab_start + len(self._slab):
-            if not self._read_slab(frame):
-                return None
-            slab_start = frame
-        offset = frame - slab_start
-        data = self._slab[offset : offset + self.blocksize]
-        if len(data) < self.blocksize and slab_start + len(self._slab) < self.frames_total:
-            # a block straddling two slabs: read on from its own start
-            if not self._read_slab(frame):
-                return None
-            data = self._slab[: self.blocksize]
-        return data if len(data) else None
+        in_slab = self._slab_start <= frame < self._slab_start + len(self._slab)
+        if not in_slab and not self._read_slab(frame):
+            return None
+        offset = frame - self._slab_start
+        return self._slab[offset : offset + self.blocksize]
 
     def _read_slab(self, frame: int) -> bool:
         assert self._file is not None
