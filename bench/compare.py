@@ -599,6 +599,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=None, help="emulator runs (spread)")
     parser.add_argument("--skip-engine", action="store_true")
     parser.add_argument("--skip-window", action="store_true")
+    parser.add_argument("--skip-quality", action="store_true", help="no live-caption quality")
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "performance.md")
     args = parser.parse_args()
@@ -616,6 +617,7 @@ def main() -> int:
     logdir.mkdir()
     rows: list[Row] = []
     notes: list[str] = []
+    sections: list[str] = []
     durations: list[str] = []
 
     def timed(name: str, fn: Callable[[], None]) -> None:
@@ -681,6 +683,39 @@ def main() -> int:
                 Row("Offline engine (bench/engine.py)", measure, value, "—", note=NO_ENGINE)
             )
 
+    def quality_part() -> None:
+        import stream_quality
+
+        recordings = ["sonnet", "call"] if args.quick else ["sonnet", "austen", "call", "jfk"]
+        conditions = ["clean", "noisy"] if args.quick else ["clean", "noisy", "reverb", "2x pace"]
+        server = stream_quality.Server()
+        try:
+            table, summary = stream_quality.measure(
+                recordings, conditions, server=server, out=lambda line: None
+            )
+        finally:
+            server.close()
+        sections.append(
+            "\n".join(
+                [
+                    "## Live captions on recordings of people (offline engine)",
+                    "",
+                    "`bench/stream_quality.py` (see docs/engine.md): each recording streamed "
+                    "through `captioner serve` in 100 ms chunks with interim results, "
+                    "endpointing 300 and utterance end 1000, at real-time pace (`2x pace`: "
+                    "twice that), against the same model decoding the whole file in one "
+                    "call. `bench/stream_quality.py` alone also runs the two recordings "
+                    "without a published text, the faster talker, noise and music, and "
+                    "hours of speech.",
+                    "",
+                    stream_quality.HEADER,
+                    *table,
+                    "",
+                    summary,
+                ]
+            )
+        )
+
     def window_part() -> None:
         if not (ROOT / "captioner" / "app.py").exists() or not (BENCH / "ui.py").exists():
             raise RuntimeError("captioner/app.py or bench/ui.py is missing")
@@ -694,6 +729,8 @@ def main() -> int:
         timed("offline engine", engine_part)
     if not args.skip_window:
         timed("window", window_part)
+    if not args.skip_quality:
+        timed("live caption quality", quality_part)
 
     took = time.monotonic() - began
     load_after = os.getloadavg()
@@ -726,6 +763,8 @@ def main() -> int:
         notes.append("")
     notes += PROFILE_NOTES
     text = render(rows, header, notes)
+    if sections:
+        text = text.rstrip("\n") + "\n\n" + "\n\n".join(sections) + "\n"
     print(text)
     if not args.no_write:
         args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,482 @@
+"""How good are the offline engine's live captions on real human speech? Prints a table.
+
+    .venv/bin/python bench/stream_quality.py                 # every recording and variant
+    .venv/bin/python bench/stream_quality.py --quick         # clean and noisy sonnet only
+    .venv/bin/python bench/stream_quality.py --simulate      # in-process, no real-time waits
+    .venv/bin/python bench/stream_quality.py --invented      # 60 s of noise, music, silence
+    .venv/bin/python bench/stream_quality.py --long 60       # server memory over 60 minutes
+
+Recordings of people with known texts (see `testkit/speech_corpus.py`: a LibriVox reading of
+Sonnet 1, five sentences of *Sense and Sensibility*, and a two-person telephone call), each
+clean, with pink noise at 12 dB SNR, with room reverb, spoken 1.25x faster (sox tempo), and
+sent at twice real time (a client catching up after a reconnect). Each is streamed through
+`captioner serve` in 100 ms linear16 chunks with interim results, endpointing=300 and
+utterance_end_ms=1000, as the app does, and compared with the ceiling: the same Whisper model
+decoding the whole file in one faster-whisper call (beam 5).
+
+Columns (targets in brackets): WER of the finals (batch + 1.5 points), words the batch decode
+got right that the finals lost (0), when a word is first shown in its place after its audio
+was sent, p50/p90 (0.8 / 1.5 s), when it becomes final, p90 (2.0 s), flicker: shown words
+replaced per final word (0.15), server CPU seconds per audio second (0.6) and peak memory
+(500 MB).
+
+`--simulate` runs the engine in this process on a simulated clock: audio arrives at its pace,
+and a single decoder thread takes what has arrived, as the server does, each step costing its
+measured time. It is much faster than the real run and close to it on an idle machine; use it
+to compare tunings, and the real run for figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from testkit import speech_corpus  # noqa: E402
+from testkit.stream_metrics import Message, Scores, Timing, score, word_error  # noqa: E402
+
+RATE = 16_000
+CHUNK_BYTES = 3200  # 100 ms of 16 kHz int16
+PARAMS = {
+    "encoding": "linear16",
+    "sample_rate": str(RATE),
+    "channels": "1",
+    "language": "en",
+    "interim_results": "true",
+    "punctuate": "true",
+    "endpointing": "300",
+    "utterance_end_ms": "1000",
+    "vad_events": "true",
+}
+
+
+def pcm16(audio: np.ndarray) -> bytes:
+    return (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2").tobytes()
+
+
+# ---------------------------------------------------------------------- the ceiling
+
+
+class Ceiling:
+    """The same model decoding a whole file in one call (faster-whisper's `transcribe`, beam 5,
+    previous text as prompt), with and without its VAD filter, whichever is closer to the
+    text: without the filter a file of exactly 30 s ends in a second window that Whisper fills
+    by repeating itself (the telephone call, at 27-96 % WER from run to run), and with it the
+    sonnet loses words. The better of the two is the ceiling, and a stable one."""
+
+    def __init__(self) -> None:
+        from faster_whisper import WhisperModel
+
+        from captioner.server import models
+
+        self.model = WhisperModel(
+            str(models.require_model_dir()),
+            device="cpu",
+            compute_type="int8",
+            cpu_threads=os.cpu_count() or 1,
+            local_files_only=True,
+        )
+        self._cache: dict[bytes, str] = {}
+
+    def transcribe(self, audio: np.ndarray, reference: str | None) -> str:
+        """The batch transcript; without a reference text, the one without the VAD filter
+        unless that one repeats itself (more words than the filtered one by a fifth)."""
+        key = audio.tobytes()[:: max(1, len(audio) // 4096)]
+        if key not in self._cache:
+            texts = []
+            for vad_filter in (False, True):
+                segments, _ = self.model.transcribe(
+                    audio, language="en", beam_size=5, vad_filter=vad_filter
+                )
+                texts.append(" ".join(s.text.strip() for s in segments))
+            if reference is not None:
+                self._cache[key] = min(texts, key=lambda text: word_error(reference, text))
+            else:
+                plain, filtered = texts
+                looped = len(plain.split()) > 1.2 * len(filtered.split())
+                self._cache[key] = filtered if looped else plain
+        return self._cache[key]
+
+
+# ---------------------------------------------------------------------- running
+
+
+@dataclass
+class Run:
+    arrivals: list[tuple[float, Message]]
+    timing: Timing
+    cpu_seconds: float
+    peak_mb: float
+    audio_seconds: float
+
+
+def simulate(audio: np.ndarray, pace: float, engine: Any) -> Run:
+    """The server's processor on a simulated clock: chunks arrive at `pace`; one decoder thread
+    takes everything that has arrived (up to 5 s), and its results leave when it finishes."""
+    from captioner.server.pipeline import ListenPipeline
+    from captioner.server.query import parse_query
+
+    pipeline = ListenPipeline(parse_query(urlencode(PARAMS)), engine, "simulated")
+    data = pcm16(audio)
+    chunks = [data[i : i + CHUNK_BYTES] for i in range(0, len(data), CHUNK_BYTES)]
+    step = CHUNK_BYTES / 2 / RATE / pace
+    arrived = [(i + 1) * step for i in range(len(chunks))]
+    out: list[tuple[float, Message]] = []
+    free, index, cpu = 0.0, 0, 0.0
+    batch_limit = 5 * RATE * 2
+    while index < len(chunks):
+        now = max(free, arrived[index])
+        end, size = index, 0
+        while end < len(chunks) and arrived[end] <= now + 1e-9 and size < batch_limit:
+            size += len(chunks[end])
+            end += 1
+        wall, clock = time.perf_counter(), time.process_time()
+        messages = pipeline.push_audio(b"".join(chunks[index:end]))
+        cpu += time.process_time() - clock
+        free = now + time.perf_counter() - wall
+        out += [(free, m) for m in messages]
+        index = end
+    wall, clock = time.perf_counter(), time.process_time()
+    messages = pipeline.finish()
+    cpu += time.process_time() - clock
+    free = max(free, arrived[-1]) + time.perf_counter() - wall
+    out += [(free, m) for m in messages]
+    pipeline.close()
+    return Run(out, Timing(0.0, pace), cpu, peak_rss_mb(os.getpid()), len(audio) / RATE)
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Server:
+    """`captioner serve` in a child process, as the app starts it."""
+
+    def __init__(self, *extra: str) -> None:
+        from captioner.server.cli import LISTENING_PREFIX
+
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "captioner.server", "serve", "--port", "0", *extra],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line.startswith(LISTENING_PREFIX):
+            self.process.wait()
+            raise SystemExit("the server did not start (is the model installed?)")
+        self.url = line.removeprefix(LISTENING_PREFIX).strip()
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
+async def stream(url: str, audio: np.ndarray, pace: float, pid: int | None) -> Run:
+    """Send at `pace` in 100 ms chunks, CloseStream, and collect until the server closes."""
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    data = pcm16(audio)
+    out: list[tuple[float, Message]] = []
+    cpu_before = cpu_seconds(pid) if pid else 0.0
+    async with connect(f"{url}?{urlencode(PARAMS)}", max_size=None) as ws:
+
+        async def receive() -> None:
+            try:
+                async for raw in ws:
+                    out.append((time.monotonic(), json.loads(raw)))
+            except ConnectionClosed:
+                pass
+
+        reader = asyncio.create_task(receive())
+        started = time.monotonic()
+        for sent, i in enumerate(range(0, len(data), CHUNK_BYTES)):
+            await ws.send(data[i : i + CHUNK_BYTES])
+            due = started + (sent + 1) * CHUNK_BYTES / 2 / RATE / pace
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+        await ws.send(json.dumps({"type": "CloseStream"}))
+        await reader
+    cpu = (cpu_seconds(pid) - cpu_before) if pid else float("nan")
+    # the first chunk left at `started`, after 100 ms of audio had been captured
+    timing = Timing(started - CHUNK_BYTES / 2 / RATE / pace, pace)
+    return Run(out, timing, cpu, peak_rss_mb(pid) if pid else float("nan"), len(audio) / RATE)
+
+
+# ---------------------------------------------------------------------- the table
+
+
+CONDITIONS = ("clean", "noisy", "reverb", "fast talker", "2x pace")
+
+
+def condition_audio(speech: speech_corpus.Speech, condition: str) -> tuple[np.ndarray, float]:
+    if condition == "2x pace":
+        return speech.audio, 2.0
+    return speech_corpus.VARIANTS[condition](speech.audio), 1.0
+
+
+def row(name: str, condition: str, run: Run, scores: Scores, labelled: bool = True) -> str:
+    batch = "-" if scores.batch_wer is None else f"{scores.batch_wer * 100:.1f} %"
+    if not labelled:
+        batch = "(reference)"
+    return (
+        f"| {name} | {condition} | {batch} | {scores.wer * 100:.1f} % | {scores.words_lost} | "
+        f"{scores.pct(scores.first_shown, 50):.2f} / {scores.pct(scores.first_shown, 90):.2f} s | "
+        f"{scores.pct(scores.final_latency, 50):.2f} / "
+        f"{scores.pct(scores.final_latency, 90):.2f} s | {scores.flicker:.2f} | "
+        f"{run.cpu_seconds / run.audio_seconds:.2f} | {run.peak_mb:.0f} MB |"
+    )
+
+
+HEADER = (
+    "| recording | condition | batch WER | finals WER | words lost | first shown p50 / p90 | "
+    "final p50 / p90 | flicker | CPU s / audio s | peak memory |\n"
+    "|---|---|---|---|---|---|---|---|---|---|"
+)
+
+
+def invented(server: Server | None, engine: Any) -> str:
+    """60 s of noise, music and near-silence: every final word is an invented one."""
+    audio = speech_corpus.not_speech(60.0)
+    if engine is not None:
+        run = simulate(audio, 1.0, engine)
+    else:
+        assert server is not None
+        run = asyncio.run(stream(server.url, audio, 1.0, server.process.pid))
+    words = [
+        w["punctuated_word"]
+        for _, m in run.arrivals
+        if m.get("type") == "Results" and m["is_final"]
+        for w in m["channel"]["alternatives"][0]["words"]
+    ]
+    shown = "; ".join(words) if words else "none"
+    return (
+        "| audio | invented words in the finals | which |\n|---|---|---|\n"
+        f"| 20 s pink noise, 20 s music, 20 s hiss at -60 dBFS | {len(words)} | {shown} |"
+    )
+
+
+async def long_session(server: Server, minutes: float, pace: float) -> str:
+    """Continuous speech (every recording in turn, again and again) for `minutes` of audio;
+    the server's resident memory after 1, 5, 30 and 60 minutes of audio."""
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    loop = np.concatenate([speech_corpus.load(n).audio for n in speech_corpus.RECORDINGS])
+    total = round(minutes * 60 * RATE)
+    marks = [m for m in (1, 5, 10, 20, 30, 45, 60, 90, 120) if m <= minutes]
+    samples: dict[float, float] = {}
+    words = 0
+    async with connect(f"{server.url}?{urlencode(PARAMS)}", max_size=None) as ws:
+
+        async def receive() -> None:
+            nonlocal words
+            try:
+                async for raw in ws:
+                    message = json.loads(raw)
+                    if message.get("type") == "Results" and message["is_final"]:
+                        words += len(message["channel"]["alternatives"][0]["words"])
+                        end = message["start"] + message["duration"]
+                        for mark in marks:
+                            if mark not in samples and end >= mark * 60:
+                                samples[mark] = rss_mb(server.process.pid)
+            except ConnectionClosed:
+                pass
+
+        reader = asyncio.create_task(receive())
+        started = time.monotonic()
+        sent = 0
+        while sent < total:
+            piece = loop[(sent % len(loop)) :][: CHUNK_BYTES // 2]
+            await ws.send(pcm16(piece))
+            sent += len(piece)
+            due = started + sent / RATE / pace
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+        await ws.send(json.dumps({"type": "CloseStream"}))
+        await reader
+    rows = ["| audio so far | server RSS |", "|---|---|"]
+    rows += [f"| {mark} min | {samples.get(mark, float('nan')):.0f} MB |" for mark in marks]
+    rows.append(f"| words transcribed | {words} |")
+    rows.append(f"| wall time | {(time.monotonic() - started) / 60:.1f} min at {pace:g}x |")
+    return "\n".join(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--recordings", default=",".join(speech_corpus.RECORDINGS))
+    parser.add_argument("--conditions", default=",".join(CONDITIONS))
+    parser.add_argument("--quick", action="store_true", help="sonnet, clean and noisy")
+    parser.add_argument("--simulate", action="store_true", help="in-process, simulated clock")
+    parser.add_argument("--show", action="store_true", help="print each transcript")
+    parser.add_argument("--invented", action="store_true", help="only: noise, music, silence")
+    parser.add_argument("--long", type=float, metavar="MINUTES", help="only: memory over time")
+    parser.add_argument("--pace", type=float, default=1.0, help="with --long: times real time")
+    parser.add_argument(
+        "--tune",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="with --simulate: override a streaming.Tuning field (repeatable)",
+    )
+    parser.add_argument(
+        "--decoder",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="with --simulate: override a WhisperDecoder setting (beam_final, beam_interim, ...)",
+    )
+    args = parser.parse_args()
+    if args.quick:
+        args.recordings, args.conditions = "sonnet", "clean,noisy"
+    speech_corpus.fetch(quiet=True)
+    if args.long:
+        long_server = Server()
+        try:
+            print(asyncio.run(long_session(long_server, args.long, args.pace)))
+        finally:
+            long_server.close()
+        return
+    server = None if args.simulate else Server()
+    engine = None
+    if args.simulate:
+        from captioner.server import models
+        from captioner.server.cli import default_threads
+        from captioner.server.streaming import Tuning
+        from captioner.server.whisper import WhisperEngine
+
+        fields = {k: type(getattr(Tuning(), k))(v) for k, v in (t.split("=") for t in args.tune)}
+        engine = WhisperEngine(
+            models.require_model_dir(), cpu_threads=default_threads(), tuning=Tuning(**fields)
+        )
+        for name, value in (d.split("=") for d in args.decoder):
+            setattr(engine.decoder, name, type(getattr(engine.decoder, name))(value))
+        engine.warm_up()
+    if args.invented:
+        print(invented(server, engine))
+        if server is not None:
+            server.close()
+        return
+    try:
+        measure(
+            args.recordings.split(","),
+            args.conditions.split(","),
+            server=server,
+            engine=engine,
+            out=lambda line: print(line, flush=True),
+            show=args.show,
+        )
+    finally:
+        if server is not None:
+            server.close()
+
+
+def measure(
+    recordings: list[str],
+    conditions: list[str],
+    *,
+    server: Server | None,
+    engine: Any = None,
+    out: Any = print,
+    show: bool = False,
+) -> tuple[list[str], str]:
+    """Stream every recording in every condition (through `server`, or `engine` in-process);
+    emit each table row through `out` as it is measured; return the rows and the summary."""
+    ceiling = Ceiling()
+    out(HEADER)
+    rows: list[str] = []
+    totals: dict[str, list[tuple[speech_corpus.Speech, Scores, Run]]] = {}
+    for name in recordings:
+        speech = speech_corpus.load(name)
+        for condition in conditions:
+            audio, pace = condition_audio(speech, condition)
+            batch = ceiling.transcribe(audio, speech.text)
+            if engine is not None:
+                run = simulate(audio, pace, engine)
+            else:
+                assert server is not None
+                run = asyncio.run(stream(server.url, audio, pace, server.process.pid))
+            reference = speech.text if speech.text is not None else batch
+            scores = score(run.arrivals, run.timing, reference, batch)
+            rows.append(row(name, condition, run, scores, speech.text is not None))
+            out(rows[-1])
+            totals.setdefault(condition, []).append((speech, scores, run))
+            if show:
+                out(f"\n    batch: {batch}\n    ours:  {scores.text}\n")
+    text = summary(totals)
+    out("")
+    out(text)
+    return rows, text
+
+
+def summary(totals: dict[str, list[tuple[speech_corpus.Speech, Scores, Run]]]) -> str:
+    """Per condition: word errors over every labelled recording against the batch's, and how
+    far the rest stray from their batch decodes; latency and flicker over all words."""
+    lines = [
+        "| condition | batch WER (labelled) | finals WER (labelled) | finals vs batch "
+        "(unlabelled) | words lost | first shown p50 / p90 | final p90 | flicker |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for condition, runs in totals.items():
+        ref_words = batch_err = ours_err = 0.0
+        un_words = un_err = 0.0
+        lost = final_words = replaced = 0
+        shown: list[float] = []
+        final: list[float] = []
+        for speech, scores, _ in runs:
+            lost += scores.words_lost
+            final_words += scores.final_words
+            replaced += scores.replaced
+            shown += scores.first_shown
+            final += scores.final_latency
+            if speech.text is not None:
+                n = len(speech_corpus.normalise(speech.text).split())
+                ref_words += n
+                batch_err += (scores.batch_wer or 0.0) * n
+                ours_err += scores.wer * n
+            else:
+                n = max(1, round(scores.final_words))
+                un_words += n
+                un_err += scores.wer * n
+        pct = lambda v, q: float(np.percentile(v, q)) if v else float("nan")  # noqa: E731
+        lines.append(
+            f"| {condition} | {batch_err / max(1, ref_words) * 100:.1f} % | "
+            f"{ours_err / max(1, ref_words) * 100:.1f} % | "
+            f"{(un_err / un_words * 100) if un_words else float('nan'):.1f} % | {lost} | "
+            f"{pct(shown, 50):.2f} / {pct(shown, 90):.2f} s | {pct(final, 90):.2f} s | "
+            f"{replaced / max(1, final_words):.2f} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
