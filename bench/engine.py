@@ -165,11 +165,12 @@ def pct(values: list[float], q: float) -> float:
 def vad_table(folder: Path) -> str:
     """Utterance segmentation of both VADs on espeak speech, clean and with noise."""
     from captioner.server.engine import (
+        Hypothesis,
         RecognizerOptions,
-        SegmentingRecognizer,
         SpeechStart,
         Transcript,
     )
+    from captioner.server.streaming import StreamingRecognizer
     from captioner.server.vad import EnergyVad, SileroVad
 
     track = speech_track(SENTENCES, folder, gap=0.8)
@@ -194,8 +195,8 @@ def vad_table(folder: Path) -> str:
     }
 
     class NoWords:
-        def decode(self, audio: Any, *, final: bool, language: str | None) -> list[Any]:
-            return []
+        def decode(self, audio: Any, *, final: bool, language: str | None, **_: Any) -> Any:
+            return Hypothesis(())
 
     rows = [
         "| condition | VAD | sentences segmented exactly | median end error | CPU / audio s |",
@@ -204,7 +205,8 @@ def vad_table(folder: Path) -> str:
     for name, noise in conditions.items():
         audio = track.audio + noise
         for vad in (EnergyVad(), SileroVad()):
-            recognizer = SegmentingRecognizer(NoWords(), vad, RecognizerOptions(endpointing_ms=300))
+            options = RecognizerOptions(endpointing_ms=300)
+            recognizer = StreamingRecognizer(NoWords(), vad, options)
             started = time.process_time()
             events = []
             for i in range(0, n, 1600):

@@ -198,7 +198,7 @@ def default_threads() -> int:
 def build_engine(args: argparse.Namespace) -> Engine:
     """Load the engine the arguments ask for; raises `models.ModelError` if the model is missing."""
     if args.engine == "test":
-        from captioner.server.engine import TestEngine
+        from captioner.server.fake_engine import TestEngine
 
         return TestEngine()
     from captioner.server.whisper import WhisperEngine

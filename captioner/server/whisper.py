@@ -27,12 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from captioner.server.engine import (
-    Recognizer,
-    RecognizerOptions,
-    SegmentingRecognizer,
-    Tuning,
-)
+from captioner.server.engine import Hypothesis, Recognizer, RecognizerOptions
+from captioner.server.streaming import StreamingRecognizer, Tuning
 from captioner.server.vad import SAMPLE_RATE, Samples, make_vad
 from captioner.server.wire import ModelInfo, WordOut
 
@@ -41,6 +37,7 @@ TOKENS_PER_SECOND = 50  # encoder positions
 MIN_WINDOW_FRAMES = 1000
 MIN_INTERIM_WINDOW_FRAMES = 600  # interims trade a little accuracy for a cheaper encoder
 MAX_WINDOW_FRAMES = 3000
+MAX_PROMPT_TOKENS = 223  # Whisper's limit for previous text (half its 448-token context)
 _STRIP = string.punctuation + "“”‘’«»¿¡…—–"
 _APPEND_PUNCT = set("\"'.。,，!！?？:：”)]}、;…")
 _PREPEND_PUNCT = set("\"'“¿([{-¡")
@@ -82,6 +79,8 @@ class WhisperDecoder:
         self._suppress: dict[str, list[int]] = {}
         self.beam_final = beam_final
         self.beam_interim = beam_interim
+        self.min_window_final = MIN_WINDOW_FRAMES
+        self.min_window_interim = MIN_INTERIM_WINDOW_FRAMES
         self._no_speech = no_speech_threshold
         self._logprob = logprob_threshold
 
@@ -110,48 +109,62 @@ class WhisperDecoder:
             self._suppress[language] = sorted(suppress)
         return tokenizer
 
-    def decode(self, audio: Samples, *, final: bool, language: str | None) -> list[WordOut]:
+    def decode(
+        self,
+        audio: Samples,
+        *,
+        final: bool,
+        language: str | None,
+        prompt: str = "",
+        prefix: str = "",
+    ) -> Hypothesis:
         import ctranslate2
 
         audio = np.asarray(audio, dtype=np.float32)
         features = self._whisper.feature_extractor(audio, padding=0)
         content = min(int(features.shape[-1]), MAX_WINDOW_FRAMES)
         if content < 10:
-            return []
-        window = _window_frames(content, MIN_WINDOW_FRAMES if final else MIN_INTERIM_WINDOW_FRAMES)
+            return Hypothesis((), language)
+        window = _window_frames(
+            content, self.min_window_final if final else self.min_window_interim
+        )
         padded = np.zeros((features.shape[0], window), dtype=np.float32)
         padded[:, :content] = features[:, :content]
         encoded = self._ct2.encode(ctranslate2.StorageView.from_array(padded[None]), to_cpu=False)
         if language is None:
             language = self._detect_language(encoded)
         tokenizer = self._tokenizer(language)
-        prompt = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+        start: list[int] = []
+        if prompt.strip():
+            earlier = tokenizer.encode(" " + prompt.strip())[-MAX_PROMPT_TOKENS:]
+            start = [tokenizer.sot_prev, *earlier]
+        start += [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+        forced = tokenizer.encode(" " + prefix.strip()) if prefix.strip() else []
         seconds = len(audio) / SAMPLE_RATE
         # a loop guard: ordinary speech stays far below 12 tokens a second
         max_new = int(12 + 12 * seconds)
         result = self._ct2.generate(
             encoded,
-            [prompt],
+            [start + forced],
             beam_size=self.beam_final if final else self.beam_interim,
             patience=1.0,
-            max_length=len(prompt) + max_new,
+            max_length=len(start) + len(forced) + max_new,
             return_scores=True,
             return_no_speech_prob=True,
-            suppress_blank=True,
+            suppress_blank=not forced,
             suppress_tokens=self._suppress[language],
         )[0]
         tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
-        if not tokens:
-            return []
+        new = tokens[len(forced) :]
+        if not new:
+            return Hypothesis((), language)
         avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)
         if result.no_speech_prob > self._no_speech and avg_logprob < self._logprob:
-            return []
-        text = tokenizer.decode(tokens)
-        if _compression_ratio(text) > 2.4:
-            tokens = _drop_repetition(tokenizer, tokens)
-        if not final:
-            return _spread_words(tokenizer, tokens, audio, float(np.exp(avg_logprob)))
-        return self._words(tokenizer, tokens, encoded, content)
+            return Hypothesis((), language)
+        if _compression_ratio(tokenizer.decode(new)) > 2.4:
+            new = _drop_repetition(tokenizer, new)
+        words = self._words(tokenizer, forced, new, encoded, content)
+        return Hypothesis(tuple(words), language)
 
     def _detect_language(self, encoded: Any) -> str:
         if not self._ct2.is_multilingual:
@@ -161,19 +174,22 @@ class WhisperDecoder:
         return str(token)[2:-2]
 
     def _words(
-        self, tokenizer: Any, tokens: list[int], encoded: Any, content: int
+        self, tokenizer: Any, forced: list[int], new: list[int], encoded: Any, content: int
     ) -> list[WordOut]:
+        """Words of `new` with times from cross-attention alignment of the whole transcript
+        (the forced prefix too, so the new words' times are read in context)."""
         alignment = self._ct2.align(
-            encoded, tokenizer.sot_sequence, [tokens], [content], median_filter_width=7
+            encoded, tokenizer.sot_sequence, [forced + new], [content], median_filter_width=7
         )[0]
         pairs = np.asarray(alignment.alignments, dtype=np.int64).reshape(-1, 2)
-        probs = list(alignment.text_token_probs)
+        probs = list(alignment.text_token_probs)[len(forced) :]
         if not len(pairs):
             return []
         # time of each token = first alignment step that reaches it (the last entry is EOT)
         first_step = np.concatenate([[True], np.diff(pairs[:, 0]) != 0])
         token_times = pairs[first_step, 1] / TOKENS_PER_SECOND
-        pieces, piece_tokens = tokenizer.split_to_word_tokens([*tokens, tokenizer.eot])
+        token_times = token_times[len(forced) :]
+        pieces, piece_tokens = tokenizer.split_to_word_tokens([*new, tokenizer.eot])
         raw: list[tuple[str, float, float, float]] = []
         position = 0
         for piece, ids in zip(pieces[:-1], piece_tokens[:-1], strict=False):
@@ -184,29 +200,7 @@ class WhisperDecoder:
             end = float(token_times[position])
             confidence = float(np.mean(probs[begin_index:position])) if probs else 0.0
             raw.append((piece, start, end, confidence))
-        return _merge_punctuation(raw)
-
-
-def _spread_words(
-    tokenizer: Any, tokens: list[int], audio: Samples, confidence: float
-) -> list[WordOut]:
-    """Interim words without the alignment pass (a tenth of an interim's cost): they share the
-    clip's loud stretch in proportion to their length, and the hypothesis' mean token
-    probability as confidence. Finals are aligned properly."""
-    pieces, _ = tokenizer.split_to_word_tokens([*tokens, tokenizer.eot])
-    raw_pieces = [piece for piece in pieces[:-1] if piece.strip()]
-    if not raw_pieces:
-        return []
-    frame = SAMPLE_RATE // 50
-    count = len(audio) // frame
-    levels = np.sqrt(np.mean(audio[: count * frame].reshape(count, frame) ** 2, axis=1))
-    loud = np.nonzero(levels > 0.1 * float(levels.max(initial=0.0)))[0]
-    begin = loud[0] * frame / SAMPLE_RATE if len(loud) else 0.0
-    end = (loud[-1] + 1) * frame / SAMPLE_RATE if len(loud) else len(audio) / SAMPLE_RATE
-    weights = np.asarray([len(piece.strip()) + 1 for piece in raw_pieces], dtype=np.float64)
-    edges = begin + (end - begin) * np.concatenate([[0.0], np.cumsum(weights) / weights.sum()])
-    raw = [(piece, float(edges[i]), float(edges[i + 1]), 0.0) for i, piece in enumerate(raw_pieces)]
-    return _merge_punctuation(raw)
+        return _merge_punctuation(raw, continuing=bool(forced))
 
 
 def _compression_ratio(text: str) -> float:
@@ -223,11 +217,16 @@ def _drop_repetition(tokenizer: Any, tokens: list[int]) -> list[int]:
     return tokens
 
 
-def _merge_punctuation(raw: Sequence[tuple[str, float, float, float]]) -> list[WordOut]:
+def _merge_punctuation(
+    raw: Sequence[tuple[str, float, float, float]], *, continuing: bool = False
+) -> list[WordOut]:
     """Whisper emits punctuation as separate pieces; attach them to their neighbours.
 
     Opening marks (`(`, `¿`, an opening quote) go to the next word, everything else to the
-    previous one, so `punctuated_word` reads like the transcript.
+    previous one, so `punctuated_word` reads like the transcript; a piece that continues a
+    word with a hyphen ("self" "-substantial") joins it. When the pieces continue a forced
+    prefix (`continuing`), closing punctuation before the first word belonged to the
+    prefix's last word, which is already settled, and is dropped.
     """
     merged: list[tuple[str, float, float, float]] = []
     carry = ""
@@ -240,8 +239,12 @@ def _merge_punctuation(raw: Sequence[tuple[str, float, float, float]]) -> list[W
             if merged and not opening:
                 last = merged[-1]
                 merged[-1] = (last[0] + text, last[1], last[2], last[3])
-            else:
+            elif opening or not continuing:
                 carry += text
+            continue
+        if merged and text.startswith("-") and not piece[:1].isspace():
+            last = merged[-1]
+            merged[-1] = (last[0] + text, last[1], end, min(last[3], confidence))
             continue
         merged.append((carry + text, start, end, confidence))
         carry = ""
@@ -295,7 +298,7 @@ class WhisperEngine:
         self.decoder.decode(noise, final=True, language="en")
 
     def recognizer(self, options: RecognizerOptions) -> Recognizer:
-        return SegmentingRecognizer(self.decoder, make_vad(self._vad_kind), options, self.tuning)
+        return StreamingRecognizer(self.decoder, make_vad(self._vad_kind), options, self.tuning)
 
     def close(self) -> None:
         self._model = None

@@ -1,0 +1,256 @@
+"""The streaming recogniser's promises, for any speech, chunking and pace (Hypothesis).
+
+The model is replaced at its boundary by a decoder that reads synthetic "speech": each word is a
+tone of its own frequency, so the decoder knows exactly which words a clip holds and where. Like
+Whisper, it garbles a word whose audio the clip cuts off, starts its transcript with a forced
+prefix, and (when asked) skips the first words after a pause, as Whisper skips sentences. The
+recogniser must still:
+
+* tile the connection clock with finals, from 0 to the end of the audio;
+* put every spoken word into exactly one final, whole: none lost, none repeated, none cut off,
+  and every word inside its final's window;
+* settle each word before its phrase ends only when two decodes agreed on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from captioner.server.engine import Hypothesis, RecognizerOptions, Transcript
+from captioner.server.streaming import (
+    StreamingRecognizer,
+    Tuning,
+    agreed_prefix,
+    cut_between,
+    drop_stutters,
+    settle_count,
+)
+from captioner.server.vad import SAMPLE_RATE, EnergyVad
+from captioner.server.wire import WordOut
+
+FRAME = SAMPLE_RATE // 50  # 20 ms: the decoder's analysis frame and the words' time grid
+BIN_HZ = SAMPLE_RATE / FRAME  # 50 Hz per FFT bin
+TOLERANCE = 0.045  # seconds: a frame of the decoder's grid, plus rounding
+
+
+@dataclass(frozen=True)
+class Spoken:
+    name: str
+    start: float
+    end: float
+
+
+def word_name(freq: float) -> str:
+    return f"w{round(freq)}"
+
+
+def synthesize(plan: list[tuple[int, float, float]]) -> tuple[np.ndarray, list[Spoken]]:
+    """(frequency Hz, seconds, pause after) per word -> audio and the words' true spans."""
+    parts = [np.zeros(FRAME * 10, dtype=np.float32)]
+    position = len(parts[0])
+    truth = []
+    for freq, seconds, pause in plan:
+        n = round(seconds * SAMPLE_RATE)
+        t = np.arange(n) / SAMPLE_RATE
+        parts.append((0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32))
+        truth.append(Spoken(word_name(freq), position / SAMPLE_RATE, (position + n) / SAMPLE_RATE))
+        position += n
+        gap = round(pause * SAMPLE_RATE)
+        parts.append(np.zeros(gap, dtype=np.float32))
+        position += gap
+    parts.append(np.zeros(SAMPLE_RATE, dtype=np.float32))
+    return np.concatenate(parts), truth
+
+
+class ToneDecoder:
+    """Reads tone words off a clip on a 20 ms grid anchored at the clip's start.
+
+    With `skip_after_pause`, a decode with a prefix leaves out the first phrase after it (the
+    words up to the next pause) when that phrase is at least `skip_min` long, as Whisper leaves
+    out a sentence. The default is the shortest phrase the recogniser is meant to notice:
+    `unheard_s` of speech beyond the slack it allows around each word, plus a frame.
+    """
+
+    def __init__(
+        self,
+        skip_after_pause: bool = False,
+        skip_min: float = Tuning().unheard_s + 2 * Tuning().word_slack_s + 0.02,
+    ) -> None:
+        self.skip_after_pause = skip_after_pause
+        self.skip_min = skip_min
+        self.calls = 0
+
+    def runs(self, audio: np.ndarray) -> list[tuple[str, float, float, bool]]:
+        """(name, start, end, cut off by the clip's end) per run of one loud frequency."""
+        count = len(audio) // FRAME
+        frames = audio[: count * FRAME].reshape(count, FRAME)
+        loud = np.sqrt(np.mean(frames**2, axis=1)) > 0.01
+        peaks = np.argmax(np.abs(np.fft.rfft(frames, axis=1)), axis=1) * BIN_HZ
+        out: list[tuple[str, float, float, bool]] = []
+        index = 0
+        while index < count:
+            if not loud[index]:
+                index += 1
+                continue
+            first = index
+            while index < count and loud[index] and peaks[index] == peaks[first]:
+                index += 1
+            name = word_name(float(peaks[first]))
+            out.append((name, first * FRAME / SAMPLE_RATE, index * FRAME / SAMPLE_RATE, False))
+        if out and loud[count - 1] and len(audio) - count * FRAME < FRAME // 2:
+            name, start, end, _ = out[-1]
+            out[-1] = (name, start, end, True)
+        return out
+
+    def decode(
+        self,
+        audio: np.ndarray,
+        *,
+        final: bool,
+        language: str | None,
+        prompt: str = "",
+        prefix: str = "",
+    ) -> Hypothesis:
+        self.calls += 1
+        runs = self.runs(np.asarray(audio, dtype=np.float32))
+        runs = runs[len(prefix.split()) :]
+        if self.skip_after_pause and prefix and runs:
+            phrase = 1
+            while phrase < len(runs) and runs[phrase][1] - runs[phrase - 1][2] < 0.1:
+                phrase += 1
+            if phrase < len(runs) and runs[phrase - 1][2] - runs[0][1] >= self.skip_min:
+                runs = runs[phrase:]
+        words = []
+        for name, start, end, cut in runs:
+            text = name + "~" if cut and not final else name  # a cut-off word is misheard
+            words.append(WordOut(text, text, start, end, 0.9))
+        return Hypothesis(tuple(words), language)
+
+
+plans = st.lists(
+    st.tuples(
+        st.sampled_from(range(300, 2100, 100)),
+        st.sampled_from([0.2, 0.26, 0.32, 0.4, 0.5, 0.64]),
+        st.sampled_from([0.0, 0.0, 0.0, 0.06, 0.12, 0.2, 0.4, 0.8, 1.6]),
+    ),
+    min_size=1,
+    max_size=18,
+    unique_by=lambda word: word[0],
+)
+
+feeds = st.lists(st.integers(min_value=160, max_value=24_000), min_size=1, max_size=40)
+
+
+def run(
+    audio: np.ndarray, sizes: list[int], decoder: ToneDecoder, tuning: Tuning | None = None
+) -> list[Transcript]:
+    recognizer = StreamingRecognizer(
+        decoder,
+        EnergyVad(),
+        RecognizerOptions(language="en", interim_results=True, endpointing_ms=300),
+        tuning,
+    )
+    events = []
+    position, turn = 0, 0
+    while position < len(audio):
+        size = sizes[turn % len(sizes)]
+        events += recognizer.feed(audio[position : position + size])
+        position += size
+        turn += 1
+    events += recognizer.finalize()
+    return [e for e in events if isinstance(e, Transcript)]
+
+
+def check(results: list[Transcript], truth: list[Spoken], seconds: float) -> None:
+    finals = [r for r in results if r.is_final]
+    cursor = 0.0
+    for final in finals:
+        assert final.start == pytest.approx(cursor, abs=1e-9), "finals must tile the clock"
+        assert final.end >= final.start
+        for word in final.words:
+            assert final.start - 1e-9 <= word.start <= word.end <= final.end + 1e-9
+        cursor = final.end
+    assert cursor == pytest.approx(seconds, abs=1e-6), "the last final ends with the audio"
+    settled = [w for f in finals for w in f.words]
+    names = [w.word for w in settled]
+    assert not [n for n in names if n.endswith("~")], f"a cut-off word was settled: {names}"
+    assert names == [w.name for w in truth], "every word exactly once, in order"
+    windows = [(f.start, f.end, {w.word for w in f.words}) for f in finals]
+    for spoken in truth:
+        holding = [(a, b) for a, b, words in windows if spoken.name in words]
+        assert len(holding) == 1
+        start, end = holding[0]
+        assert start - TOLERANCE <= spoken.start and spoken.end <= end + TOLERANCE, (
+            f"{spoken} is cut by its window [{start:.3f}, {end:.3f}]"
+        )
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(plan=plans, sizes=feeds)
+def test_every_word_settles_once_whole_and_in_order(
+    plan: list[tuple[int, float, float]], sizes: list[int]
+) -> None:
+    audio, truth = synthesize(plan)
+    results = run(audio, sizes, ToneDecoder())
+    check(results, truth, len(audio) / SAMPLE_RATE)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(plan=plans, sizes=feeds)
+def test_words_a_decoder_skips_after_a_pause_are_heard_again(
+    plan: list[tuple[int, float, float]], sizes: list[int]
+) -> None:
+    audio, truth = synthesize(plan)
+    results = run(audio, sizes, ToneDecoder(skip_after_pause=True))
+    check(results, truth, len(audio) / SAMPLE_RATE)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sizes=feeds)
+def test_long_speech_without_a_pause_settles_while_it_goes_on(sizes: list[int]) -> None:
+    """25 s of words with no pause long enough to end a phrase (40 ms between words, as in
+    fluent speech): finals come during the speech, none waits for its end."""
+    freqs = list(range(300, 2100, 100))
+    plan = [(freqs[i % len(freqs)], 0.32, 0.04) for i in range(70)]
+    audio, truth = synthesize(plan)
+    results = run(audio, sizes, ToneDecoder())
+    finals = [r for r in results if r.is_final and r.words]
+    speech_end = truth[-1].end
+    assert len([f for f in finals if f.end < speech_end - 1.0]) >= 5
+    names = [w.word for f in finals for w in f.words]
+    assert names == [w.name for w in truth]
+
+
+def test_agreement_is_the_longest_common_prefix() -> None:
+    def words(text: str) -> list[WordOut]:
+        return [
+            WordOut(t.lower().strip(".,"), t, i, i + 0.5, 0.9) for i, t in enumerate(text.split())
+        ]
+
+    assert agreed_prefix(words("From fairest creatures"), words("from fairest, creature")) == 2
+    assert agreed_prefix(words(""), words("a b")) == 0
+    # never the newest word, and never a word ending within hold_back of the audio's end
+    current = words("a b c d")
+    assert settle_count(words("a b c d"), current, audio_end=10.0, hold_back=0.1) == 3
+    assert settle_count(words("a b c d"), current, audio_end=2.55, hold_back=0.1) == 2
+    assert settle_count(words("a x c d"), current, audio_end=10.0, hold_back=0.1) == 1
+
+
+def test_a_final_ends_halfway_into_the_pause_after_its_last_word() -> None:
+    last = WordOut("a", "a", 1.0, 1.4, 0.9)
+    assert cut_between(last, WordOut("b", "b", 1.8, 2.0, 0.9), 5.0) == pytest.approx(1.6)
+    assert cut_between(last, WordOut("b", "b", 1.3, 2.0, 0.9), 5.0) == pytest.approx(1.4)
+    assert cut_between(last, None, 1.2) == pytest.approx(1.2)
+
+
+def test_a_stutter_shorter_than_a_word_is_dropped() -> None:
+    one = WordOut("one", "One", 0.0, 0.6, 0.9)
+    again = WordOut("one", "one.", 0.64, 0.7, 0.9)
+    said_twice = WordOut("one", "one.", 0.7, 1.1, 0.9)
+    assert drop_stutters([one, again]) == [one]
+    assert drop_stutters([one, said_twice]) == [one, said_twice]
