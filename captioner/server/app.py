@@ -6,6 +6,21 @@ processor takes queued audio (joining what piled up while it was busy) and runs 
 `ListenPipeline` on the server's single decoder thread, then sends the resulting messages. So a
 slow decode never delays a KeepAlive, a Finalize being queued, or a close, and a client that
 sends faster than real time just gets its results later, as on the service.
+
+Every byte a client sends is untrusted. Memory stays bounded whatever it does:
+
+* a frame may be at most `max_message_bytes` (bigger ones close the stream with 1009), and
+  websockets buffers at most a few frames;
+* each connection queues at most `max_queued_seconds` of audio; beyond that the receiver stops
+  reading, so TCP pushes back on the sender until the decoder catches up;
+* all connections together queue at most `max_queued_bytes`; a connection past its share while
+  the total is full is closed with 1013 (try again later);
+* at most `max_connections` streams at once; more are refused at the upgrade with 429;
+* a text frame is at most 64 KiB and parsed defensively: anything unreadable is an unknown
+  control message, ignored and logged.
+
+Texts the server builds from what a client sent (the reason for a refused query) are made safe
+for an HTTP header: printable ASCII only, and short.
 """
 
 from __future__ import annotations
@@ -44,6 +59,8 @@ DEFAULT_INACTIVITY_TIMEOUT = 10.0
 # The most audio handed to the decoder in one go when a backlog piles up: large enough to
 # catch up quickly, small enough that interims and Finalize are not held up for long.
 MAX_BATCH_BYTES_SECONDS = 5.0
+MAX_CONTROL_CHARS = 64 * 1024
+OVERLOADED_REASON = "The offline engine is overloaded: too much audio is waiting. Try again later."
 
 _T = TypeVar("_T")
 
@@ -75,8 +92,11 @@ class ServerConfig:
     port: int = 0
     token: str | None = None
     inactivity_timeout: float = DEFAULT_INACTIVITY_TIMEOUT
-    max_message_bytes: int = 16 * 1024 * 1024
+    max_message_bytes: int = 2 * 1024 * 1024
     ping_interval: float | None = 20.0
+    max_connections: int = 16
+    max_queued_seconds: float = 30.0  # per connection, before the receiver stops reading
+    max_queued_bytes: int = 256 * 1024 * 1024  # all connections together
 
 
 class _End(enum.Enum):
@@ -84,6 +104,7 @@ class _End(enum.Enum):
     TIMEOUT = "timeout"
     BAD_AUDIO = "bad-audio"
     CLIENT_GONE = "client-gone"
+    OVERLOADED = "overloaded"
 
 
 class _Control(enum.Enum):
@@ -98,14 +119,26 @@ class _Handshake:
 
 
 class _WorkQueue:
-    """FIFO of audio chunks and control markers; lets the processor take a batch of audio."""
+    """FIFO of audio chunks and control markers; lets the processor take a batch of audio.
 
-    def __init__(self) -> None:
+    `audio_bytes` counts what waits; `drained` is set whenever it falls to `low_water` or
+    below, for a receiver that stopped reading to resume.
+    """
+
+    def __init__(self, low_water: int = 0) -> None:
         self._items: collections.deque[bytes | _Control] = collections.deque()
         self._ready = asyncio.Event()
+        self.audio_bytes = 0
+        self.low_water = low_water
+        self.drained = asyncio.Event()
+        self.drained.set()
 
     def put(self, item: bytes | _Control) -> None:
         self._items.append(item)
+        if isinstance(item, bytes):
+            self.audio_bytes += len(item)
+            if self.audio_bytes > self.low_water:
+                self.drained.clear()
         self._ready.set()
 
     async def get_batch(self, max_bytes: int) -> bytes | _Control:
@@ -122,6 +155,9 @@ class _WorkQueue:
             assert isinstance(chunk, bytes)
             chunks.append(chunk)
             size += len(chunk)
+        self.audio_bytes -= size
+        if self.audio_bytes <= self.low_water:
+            self.drained.set()
         return b"".join(chunks)
 
 
@@ -149,6 +185,10 @@ class ListenServer:
         self.sessions: set[_Session] = set()
         self.port = 0
 
+    def queued_bytes(self) -> int:
+        """Audio waiting for the decoder, over every connection."""
+        return sum(session.queue.audio_bytes for session in self.sessions)
+
     @property
     def url(self) -> str:
         host = self.config.host
@@ -169,6 +209,7 @@ class ListenServer:
             process_response=self._process_response,
             select_subprotocol=_select_subprotocol,
             max_size=self.config.max_message_bytes,
+            max_queue=4,
             ping_interval=self.config.ping_interval,
             server_header="captioner",
             logger=logging.getLogger("captioner.server.websockets"),
@@ -219,6 +260,14 @@ class ListenServer:
             return _reject(
                 connection, 401, "INVALID_AUTH", "Invalid credentials.", handshake.request_id
             )
+        if len(self.sessions) >= self.config.max_connections:
+            return _reject(
+                connection,
+                429,
+                "TOO_MANY_REQUESTS",
+                f"Too many streams at once (at most {self.config.max_connections}).",
+                handshake.request_id,
+            )
         try:
             handshake.params = parse_query(split.query)
         except QueryError as exc:
@@ -249,6 +298,13 @@ class ListenServer:
             self.sessions.discard(session)
 
 
+def header_safe(text: str, limit: int = 300) -> str:
+    """`text` as an HTTP header value: printable ASCII only (anything else becomes "?"),
+    at most `limit` characters. Whatever a client put in its query cannot break the reply."""
+    safe = "".join(ch if " " <= ch <= "~" else "?" for ch in text[: limit * 2])
+    return safe[:limit].strip()
+
+
 def _reject(
     connection: ServerConnection, status: int, err_code: str, message: str, request_id: str
 ) -> Response:
@@ -256,8 +312,8 @@ def _reject(
     response = connection.respond(status, body)
     del response.headers["Content-Type"]
     response.headers["Content-Type"] = "application/json"
-    response.headers["dg-error"] = message
-    log.info("refused upgrade %s: %d %s", request_id, status, message)
+    response.headers["dg-error"] = header_safe(message)
+    log.info("refused upgrade %s: %d %s", request_id, status, header_safe(message))
     return response
 
 
@@ -310,14 +366,15 @@ class _Session:
         self.request_id = request_id
         self.created = wire.iso_now()
         self.pipeline = ListenPipeline(params, server.engine, request_id)
-        self.queue = _WorkQueue()
+        bytes_per_second = params.sample_rate * params.bytes_per_frame
+        self._queue_limit = max(1, int(bytes_per_second * server.config.max_queued_seconds))
+        self.queue = _WorkQueue(low_water=self._queue_limit // 2)
         self.audio_bytes = 0
         self.digest = hashlib.sha256()
         self.end: _End | None = None
         # held while a message is being written, so cancelling the processor never
         # interrupts a frame half-way through
         self._send_lock = asyncio.Lock()
-        bytes_per_second = params.sample_rate * params.bytes_per_frame
         self._batch_bytes = max(1, int(bytes_per_second * MAX_BATCH_BYTES_SECONDS))
 
     async def run(self) -> None:
@@ -340,6 +397,8 @@ class _Session:
                         await self.connection.close(1011, wire.NET0001_REASON)
                     elif self.end is _End.BAD_AUDIO:
                         await self.connection.close(1008, wire.DATA0000_REASON)
+                    elif self.end is _End.OVERLOADED:
+                        await self.connection.close(1013, OVERLOADED_REASON)
             else:
                 receiver.cancel()
                 await asyncio.gather(receiver, return_exceptions=True)
@@ -367,6 +426,12 @@ class _Session:
     async def _receive(self) -> _End:
         timeout = self.server.config.inactivity_timeout
         while True:
+            if self.queue.audio_bytes >= self._queue_limit:
+                # far ahead of the decoder: stop reading, so TCP pushes back on the sender
+                if self.server.queued_bytes() > self.server.config.max_queued_bytes:
+                    return _End.OVERLOADED
+                await self.queue.drained.wait()
+                continue
             try:
                 async with asyncio.timeout(timeout):
                     message = await self.connection.recv()
@@ -384,7 +449,7 @@ class _Session:
                 self.digest.update(message)
                 self.queue.put(message)
                 continue
-            kind = _control_type(message)
+            kind = control_type(message)
             if kind == "KeepAlive":
                 continue
             if kind == "Finalize":
@@ -392,7 +457,11 @@ class _Session:
             elif kind == "CloseStream":
                 return _End.CLOSE_STREAM
             else:
-                log.info("connection %s: ignored text message %.80r", self.request_id, message)
+                log.info(
+                    "connection %s: ignored text message %r",
+                    self.request_id,
+                    header_safe(message, 80),
+                )
 
     async def _process(self) -> None:
         while True:
@@ -434,10 +503,14 @@ class _Session:
         )
 
 
-def _control_type(message: str) -> str | None:
+def control_type(message: str) -> str | None:
+    """The `type` of a client's control message; None for anything unreadable: too long,
+    nested too deep, not JSON, not an object."""
+    if len(message) > MAX_CONTROL_CHARS:
+        return None
     try:
         data = json.loads(message)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if isinstance(data, dict) and isinstance(data.get("type"), str):
         return str(data["type"])
