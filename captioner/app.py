@@ -71,6 +71,8 @@ EXIT_NO_DISPLAY = 2
 
 DRAIN_SECONDS = 3.0
 """How long Stop (and quitting) waits for the last finals after CloseStream."""
+GIVE_UP_SECONDS = 300.0
+"""How long the window keeps reconnecting without a transcript before it stops and says so."""
 ENGINE_STOP_SECONDS = 5.0
 SHUTDOWN_DEADLINE_SECONDS = 20.0
 """After this long a stuck shutdown ends the process anyway (`run_app` only)."""
@@ -403,6 +405,7 @@ class CaptionerApp:
         keepalive_interval: float = 4.0,
         shutdown_deadline: float | None = None,
         journal_folder: Path | None = None,
+        give_up_after: float = GIVE_UP_SECONDS,
     ) -> None:
         from PySide6.QtWidgets import QApplication
 
@@ -450,6 +453,7 @@ class CaptionerApp:
         self._file = Path(args.file) if getattr(args, "file", None) else None
         self._device_lister = device_lister or rescan_input_devices
         self._keepalive_interval = keepalive_interval
+        self._give_up_after = give_up_after
         self._shutdown_deadline = shutdown_deadline
         self._watchdog: threading.Timer | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -732,6 +736,7 @@ class CaptionerApp:
             self.bridge,
             drain_timeout=DRAIN_SECONDS,
             keepalive_interval=self._keepalive_interval,
+            give_up_after=self._give_up_after,
         )
         self.session = session
         self.source = source
@@ -834,6 +839,8 @@ class CaptionerApp:
         text = f"{meaning.title} ({meaning.label}). {meaning.explanation}"
         if detail and detail not in meaning.explanation and detail not in meaning.label:
             text += f" The server said: “{detail}”."
+        if end.note:
+            text += f" {end.note}"
         text += f" {meaning.action}"
         action: tuple[str, str] | None = ("Start again", "start")
         if meaning.kind in ("auth", "refused", "data"):

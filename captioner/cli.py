@@ -22,9 +22,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
 from captioner import __version__
+from captioner.core import untrusted
 from captioner.core.captions import CaptionEvent, Committed, LiveChanged, Utterance
 from captioner.core.closecodes import Meaning
-from captioner.core.config import DEEPGRAM_URL, SettingsError, StreamSettings, redact
+from captioner.core.config import DEEPGRAM_URL, SettingsError, StreamSettings
 from captioner.core.exports import FORMATS
 from captioner.core.messages import ServerMessage
 from captioner.journal import ExportTarget, JournalWriter
@@ -42,14 +43,16 @@ log = logging.getLogger("captioner")
 
 
 class _RedactingFormatter(logging.Formatter):
-    """Formats records, then removes every secret the process knows of."""
+    """Formats records, then masks every secret the process knows of and removes control
+    characters (a record may quote a server: see `untrusted.clean`)."""
 
     def __init__(self, secrets: list[str]) -> None:
         super().__init__("captioner: %(levelname)s: %(message)s")
-        self.secrets = secrets
+        for secret in secrets:
+            untrusted.remember_secret(secret)
 
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record), self.secrets)
+        return untrusted.clean(super().format(record), None, newlines=True)
 
 
 def _setup_logging(verbose: int, secrets: list[str]) -> None:
@@ -482,6 +485,8 @@ async def _run_listen(
             _say(f"{dropped} audio blocks were dropped (the computer could not keep up)")
         if end.meaning is not None and not end.ok:
             _say(describe_meaning(end.meaning, end.detail))
+            if end.note:
+                _say(end.note)
             if session.request_id:
                 _say(f"request id {session.request_id}")
         return end.exit_code, _outcome(end)
@@ -552,6 +557,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
         _say(f"session of {found_info.describe()}")
         if found_info.damaged_lines:
             _say(f"{found_info.damaged_lines} damaged line(s) skipped (a write was cut short)")
+        if found_info.invalid_lines:
+            _say(f"{found_info.invalid_lines} line(s) with impossible values skipped")
         if not args.export and not args.discard:
             for u in contents.utterances:
                 if args.json:

@@ -19,6 +19,7 @@ The folder is `$CAPTIONER_DATA_DIR/journal`, else the per-user data folder
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -231,7 +232,11 @@ class JournalWriter:
     def _write(self, record: Mapping[str, Any]) -> None:
         if self._fd is None:
             raise OSError("the journal is closed")
-        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+        try:
+            line = json.dumps(record, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        except ValueError as exc:  # a time that is not a finite number: never write bad JSON
+            raise OSError(errno.EINVAL, f"a line JSON cannot hold ({exc})") from exc
+        line += "\n"
         data = ("\n" + line if self._torn else line).encode()
         self._torn = True
         written = 0
@@ -278,6 +283,8 @@ class JournalInfo:
     finished: bool
     damaged_lines: int = 0
     """Lines that could not be read: a torn last line after a power cut, usually."""
+    invalid_lines: int = 0
+    """Whole lines whose values make no sense (a time that is not a finite number)."""
 
     @property
     def live(self) -> bool:
@@ -308,7 +315,7 @@ def read(path: Path) -> JournalContents:
     header: Mapping[str, Any] | None = None
     utterances: list[Utterance] = []
     finished = False
-    damaged = 0
+    damaged = invalid = 0
     for number, raw in enumerate(data.split(b"\n")):
         if not raw.strip():
             continue
@@ -331,7 +338,7 @@ def read(path: Path) -> JournalContents:
             try:
                 utterances.append(utterance_from_record(record))
             except ValueError:
-                damaged += 1
+                invalid += 1
         elif kind == "end":
             finished = True
     header = header or {}
@@ -344,6 +351,7 @@ def read(path: Path) -> JournalContents:
         utterances=len(utterances),
         finished=finished,
         damaged_lines=damaged,
+        invalid_lines=invalid,
     )
     return JournalContents(info, header, utterances)
 

@@ -31,7 +31,14 @@ from captioner.core.backlog import AudioBacklog, AudioChunk, pad_to_minimum
 from captioner.core.backoff import Backoff
 from captioner.core.captions import CaptionEvent, CaptionModel
 from captioner.core.chunker import Chunker
-from captioner.core.closecodes import Meaning, close_meaning, http_meaning, network_meaning
+from captioner.core.closecodes import (
+    EXIT_NETWORK,
+    Meaning,
+    close_meaning,
+    http_meaning,
+    network_meaning,
+    untranscribed_meaning,
+)
 from captioner.core.config import StreamSettings
 from captioner.core.messages import (
     ErrorMessage,
@@ -57,6 +64,9 @@ from captioner.net.client import (
 )
 
 log = logging.getLogger(__name__)
+
+TAIL_SLACK_SECONDS = 0.25
+"""Unconfirmed audio at the end that is not worth a reconnect: less than a word."""
 
 
 class State(enum.StrEnum):
@@ -89,6 +99,9 @@ class SessionEnd:
     exit_code: int
     meaning: Meaning | None = None
     detail: str = ""
+    """The server's own words about the end (a close reason, a dg-error), if any."""
+    note: str = ""
+    """Ours: why retrying stopped, and how much audio was never transcribed."""
 
 
 @dataclass
@@ -182,6 +195,7 @@ class Session:
         give_up_after: float | None = None,
         replay_seconds: float = 60.0,
         stable_after: float = 30.0,
+        tail_attempts: int = 3,
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -202,6 +216,7 @@ class Session:
         self.reconnect = reconnect
         self.give_up_after = give_up_after
         self.stable_after = stable_after
+        self.tail_attempts = tail_attempts
         self.backoff = backoff or Backoff(first=0.25)
         self._now = clock
         self.captions = CaptionModel(language=settings.language)
@@ -221,10 +236,12 @@ class Session:
         self._capture_sample = 0
         self._last_frame_sent = 0.0
         self._close_stream_sent = False
-        self._drained = True
         self._connected_at: float | None = None
         self._status = Status(State.IDLE)
         self._next_frame: int | None = None
+        #: when a Results message last arrived: the moment audio was last known to flow
+        self._last_progress: float | None = None
+        self._tail_attempts = 0
         self.source_problem: str | None = None
         set_listener = getattr(source, "set_listener", None)
         if callable(set_listener):
@@ -285,26 +302,39 @@ class Session:
             self._emit(self.captions.finish())
 
     async def _connect_loop(self) -> SessionEnd:
+        """Connect, stream, and reconnect after retryable ends.
+
+        An outage is measured from the last time audio was known to flow (a Results message
+        arrived), not from the last handshake: a server that accepts every connection and
+        drops it at once is as unreachable as one that refuses them.
+        """
         outage_since: float | None = None
+        last_end: float | None = None
         while True:
             state = State.CONNECTING if self.connections == 0 else State.RECONNECTING
             self._set_status(state, "connecting" if state is State.CONNECTING else "reconnecting")
             meaning, detail, retry_after = await self._attempt()
-            if meaning is None:  # the stream ended as asked
-                return self._conclude_stopped()
-            if self._stop_requested.is_set() and self.backlog.pending_samples == 0:
+            if meaning is None:  # the stream ended as asked, every second of it transcribed
                 return self._conclude_stopped()
             now = self._now()
-            if self._connected_at is not None:
-                if now - self._connected_at >= self.stable_after:
-                    self.backoff.reset()
-                outage_since = now
+            if self._connected_at is not None and now - self._connected_at >= self.stable_after:
+                self.backoff.reset()
+            progress = self._last_progress
+            if progress is not None and (last_end is None or progress > last_end):
+                outage_since = progress
             elif outage_since is None:
                 outage_since = now
+            last_end = now
             if not (self.reconnect and meaning.retry):
                 return self._fail(meaning, detail)
+            if self._stop_requested.is_set():
+                # Stop was asked and the server is away: end now, saying what was lost
+                return self._conclude_stopped(interrupted=True)
             if self.give_up_after is not None and now - outage_since >= self.give_up_after:
-                return self._fail(meaning, detail)
+                return self._fail(meaning, detail, self._gave_up(now - outage_since))
+            if self._capture_done and self._tail_attempts >= self.tail_attempts:
+                # the audio ran out, and its end still has no final after a few tries
+                return self._fail(meaning, detail, self._gave_up(now - outage_since))
             delay = self.backoff.next_delay(random.random(), retry_after)
             self._set_status(
                 State.RECONNECTING,
@@ -322,6 +352,8 @@ class Session:
     async def _attempt(self) -> tuple[Meaning | None, str, float | None]:
         """One connection, from the upgrade to its end; (None, ...) when it ended as asked."""
         self._connected_at = None
+        if self._capture_done:
+            self._tail_attempts += 1
         try:
             conn = await connect(
                 self.settings,
@@ -331,11 +363,10 @@ class Session:
             )
         except HandshakeRejected as exc:
             self.request_id = exc.request_id
-            return (
-                http_meaning(exc.status, exc.dg_error),
-                exc.dg_error or exc.body_text,
-                exc.retry_after,
-            )
+            said = exc.dg_error or exc.body_text
+            if 300 <= exc.status <= 399:
+                said = f"it pointed to {exc.location}" if exc.location else "it named no address"
+            return http_meaning(exc.status, said), said, exc.retry_after
         except ConnectFailed as exc:
             return network_meaning(exc.description), exc.description, None
         self._connected_at = self._now()
@@ -344,12 +375,22 @@ class Session:
         if self.connections > 1:
             self._replay_from_ack()
         try:
-            ended, drained = await self._stream(conn)
+            ended, _ = await self._stream(conn)
         finally:
             await conn.close()
         if self._close_stream_sent:
-            self._drained = drained
-            return None, "", None
+            unconfirmed = self.unconfirmed_seconds
+            if unconfirmed <= TAIL_SLACK_SECONDS:
+                return None, "", None
+            # the stream ended before a final covered the last audio: send that again
+            if ended is None:
+                why = "no answer in time"
+            elif ended.code is None:
+                why = "connection dropped"
+            else:
+                why = f"closed with {ended.code}"
+            log.warning("the last %.1f s were not transcribed (%s)", unconfirmed, why)
+            return untranscribed_meaning(unconfirmed, why), ended.reason if ended else "", None
         if ended is None:
             return network_meaning("the connection ended unexpectedly"), "", None
         meaning = close_meaning(ended.code, ended.reason, sent_by_client=ended.sent_by_client)
@@ -370,19 +411,39 @@ class Session:
             self._emit(self.captions.add_gap(gap.start_sample / rate, gap.end_sample / rate))
         self._audio_ready.set()
 
+    @property
+    def unconfirmed_seconds(self) -> float:
+        """Audio sent or waiting to be sent that no final has covered yet."""
+        pending = self.backlog.pending_samples + self.backlog.unacked_samples
+        return pending / self.settings.sample_rate
+
+    def _gave_up(self, outage: float) -> str:
+        """Why retrying stopped, and what it cost."""
+        text = f"Gave up after {outage:.0f} s without a transcript."
+        lost = self.unconfirmed_seconds
+        if lost > TAIL_SLACK_SECONDS:
+            text += f" {lost:.1f} s of audio were not transcribed."
+        return text
+
     def _conclude_stopped(self, *, interrupted: bool = False) -> SessionEnd:
-        if interrupted:
-            detail = "stopped while reconnecting"
-        elif self._drained:
-            detail = "finished"
-        else:
-            detail = "finished (the server did not confirm in time)"
+        lost = self.unconfirmed_seconds
+        if interrupted and lost > TAIL_SLACK_SECONDS:
+            meaning = untranscribed_meaning(lost, "unreachable when the stream was stopped")
+            note = (
+                f"Stopped with the last {lost:.1f} s of audio not transcribed: the server was "
+                "unreachable or did not confirm them."
+            )
+            self._set_status(State.STOPPED, note, meaning)
+            return SessionEnd(ok=False, exit_code=EXIT_NETWORK, meaning=meaning, note=note)
+        detail = "stopped while reconnecting" if interrupted else "finished"
         self._set_status(State.STOPPED, detail)
         return SessionEnd(ok=True, exit_code=0, detail=detail)
 
-    def _fail(self, meaning: Meaning, detail: str) -> SessionEnd:
-        self._set_status(State.ERROR, detail, meaning, reason=detail)
-        return SessionEnd(ok=False, exit_code=meaning.exit_code, meaning=meaning, detail=detail)
+    def _fail(self, meaning: Meaning, detail: str, note: str = "") -> SessionEnd:
+        self._set_status(State.ERROR, note or detail, meaning, reason=detail)
+        return SessionEnd(
+            ok=False, exit_code=meaning.exit_code, meaning=meaning, detail=detail, note=note
+        )
 
     async def _stream(self, conn: Connection) -> tuple[ConnectionEnded | None, bool]:
         """Run send, receive and keepalive on one connection until it ends.
@@ -590,8 +651,11 @@ class Session:
             rate = self.settings.sample_rate
             # interims (empty ones too, during silence) show how far the server has heard
             self.stats.lag_seconds = max(0.0, self._capture_sample / rate - moved.end)
+            self._last_progress = self._now()
             if message.is_final:
-                self.backlog.ack(round(clock.to_capture(message.end) * rate))
+                # a final can only confirm audio this connection actually sent
+                end = min(message.end, clock.seconds_sent)
+                self.backlog.ack(round(clock.to_capture(end) * rate))
             return
         if isinstance(message, UtteranceEnd):
             moved_end = utterance_end_on_capture_clock(message, clock)
@@ -601,6 +665,10 @@ class Session:
             self.last_metadata = message
             if clock.samples_sent and message.channels == 0 and message.duration == 0:
                 log.warning("the server decoded no audio: check the encoding and sample rate")
+            elif clock.samples_sent and message.duration >= clock.seconds_sent - 0.05:
+                # the server's summary of a finished stream: it heard every second we sent
+                rate = self.settings.sample_rate
+                self.backlog.ack(round(clock.to_capture(clock.seconds_sent) * rate))
         elif isinstance(message, ErrorMessage):
             log.warning("server %s: %s %s", message.kind, message.description, message.message)
         elif isinstance(message, Unknown):

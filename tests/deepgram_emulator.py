@@ -68,6 +68,14 @@ After the 101 (per connection):
                         stop reading the socket, so the client's writes back up).
   ``reply_delay``       Every server action of a connection (messages, closes and drops it
                         decides) is delayed by this many seconds; receiving is unaffected.
+Hostile server:
+  ``response_headers``  Extra headers on the 101, added even when one of that name exists
+                        (a duplicated ``dg-request-id``, as a proxy may send).
+  ``on_close_stream``   What ``CloseStream`` gets: ``flush`` (finals, Metadata, 1000: the
+                        service), ``close-1000`` (1000 without flushing or Metadata),
+                        ``close-1011``, ``drop`` (TCP reset) or ``ignore`` (no answer at all).
+  Redirects are ``Refuse(302, headers=(("Location", url),))``; junk and escape sequences are
+  ``SendText`` steps or ``send_all``.
 
 Control messages: ``KeepAlive`` -> nothing; ``Finalize`` -> the open window as a final with
 ``from_finalize: true`` (nothing if no audio is pending); ``CloseStream`` or an empty binary
@@ -515,6 +523,9 @@ class Script:
     end_after_audio: float | None = None
     deaf_after_audio: float | None = None
     reply_delay: float = 0.0
+    # hostile server
+    response_headers: Sequence[tuple[str, str]] = ()
+    on_close_stream: Literal["flush", "drop", "close-1011", "ignore", "close-1000"] = "flush"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1221,8 +1232,16 @@ class _Session:
             for message in self.transcriber.finalize(self.audio_seconds):
                 self.send(message)
         elif kind == "CloseStream":
-            self.end_stream()
             self.close_stream_received = True
+            mode = self.script.on_close_stream
+            if mode == "flush":
+                self.end_stream()
+            elif mode == "drop":
+                self.drop()
+            elif mode == "close-1011":
+                self.close(1011, "Internal server error", metadata=False)
+            elif mode == "close-1000":
+                self.close(1000, "")  # no flush, no Metadata: the tail is never transcribed
 
     # --- timeline --------------------------------------------------------------------------
 
@@ -1517,6 +1536,10 @@ class DeepgramEmulator:
             return
         if "dg-request-id" not in response.headers:
             response.headers["dg-request-id"] = record.request_id
+        script = getattr(conn, "emu_script", None) or self.script
+        if response.status_code == 101:
+            for name, value in script.response_headers:
+                response.headers[name] = value
         self._notify()
         if conn.state is State.CLOSED:
             record.closed_at = time.monotonic()  # the client gave up before we answered

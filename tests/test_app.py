@@ -105,6 +105,32 @@ def test_arguments_parse() -> None:
     assert args.api_key is None and args.model_dir is None
 
 
+def test_the_window_stops_retrying_a_server_that_drops_every_stream_and_says_so(
+    qapp: QApplication, noise_wav: Path, config_dir: Path
+) -> None:
+    """Every connection is accepted and dropped at once: the window gives up after its limit
+    (measured from the last transcript, not the last handshake) and says what happened."""
+    from tests.deepgram_emulator import Accept, Drop
+
+    async def body(app: CaptionerApp) -> None:
+        script = Script(handshake_hook=lambda record: Accept(timeline=[Drop()]))
+        async with DeepgramEmulator(script) as emu:
+            app.args.url = emu.url
+            app.start()
+            await wait_until(lambda: len(emu.connections) >= 2, 10, "reconnects")
+            await wait_until(lambda: app.run_state is RunState.IDLE, 15, "giving up")
+            tries = len(emu.connections)
+            await asyncio.sleep(1.5)
+            assert len(emu.connections) == tries  # no more attempts
+        banner = app.window.banner.message()
+        assert "Gave up after" in banner, banner
+        assert app.window.banner.action_button.text() == "Start again"
+        assert "Error" in app.window.status.state_label.text()
+        assert app.errors == []
+
+    run_window(qapp, app_args("--api-key", KEY, "--file", str(noise_wav)), body, give_up_after=3.0)
+
+
 def test_no_display_is_explained_with_exit_code_2(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

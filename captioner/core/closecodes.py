@@ -21,6 +21,7 @@ __all__ = [
     "http_meaning",
     "network_meaning",
     "reason_code",
+    "untranscribed_meaning",
 ]
 
 EXIT_OK = 0
@@ -324,8 +325,9 @@ def http_meaning(status: int, dg_error: str | None = None) -> Meaning:
         elif 300 <= status <= 399:
             entry = (
                 "The server redirected the connection",
-                "Live streams cannot follow redirects.",
-                "Check the endpoint URL in Settings.",
+                "Captioner does not follow redirects: the audio would go to a server you "
+                "did not choose.",
+                "If the new address is right, put it in the endpoint URL in Settings.",
                 False,
                 EXIT_REFUSED,
                 "refused",
@@ -347,6 +349,12 @@ def http_meaning(status: int, dg_error: str | None = None) -> Meaning:
 
 
 _NETWORK_PATTERNS: tuple[tuple[tuple[str, ...], str, str], ...] = (
+    (
+        ("not with a websocket upgrade",),
+        "Not a live transcription server",
+        "Something answered at that address, but not as a live transcription (WebSocket) "
+        "server: the URL may point at the wrong port or service.",
+    ),
     (
         ("timed out", "timeout"),
         "Timed out connecting",
@@ -376,6 +384,20 @@ _NETWORK_PATTERNS: tuple[tuple[tuple[str, ...], str, str], ...] = (
         "The encrypted connection could not be set up.",
     ),
 )
+
+
+def untranscribed_meaning(seconds: float, why: str) -> Meaning:
+    """The stream ended (after we asked it to) before the last `seconds` of audio were
+    transcribed: worth sending that audio again, and never "finished"."""
+    return Meaning(
+        "unconfirmed",
+        "The end of the audio was not transcribed",
+        f"The server ({why}) stopped before transcribing the last {seconds:.1f} s of audio.",
+        "Everything before it is kept. " + _RECONNECTING,
+        retry=True,
+        exit_code=EXIT_NETWORK,
+        kind="network",
+    )
 
 
 def network_meaning(description: str) -> Meaning:

@@ -21,6 +21,7 @@ from typing import Any, Final
 
 from captioner.core.captions import Utterance
 from captioner.core.messages import Word
+from captioner.core.untrusted import MAX_SECONDS
 
 __all__ = [
     "FORMATS",
@@ -313,7 +314,10 @@ def _layout(words: Sequence[str], max_chars: int, max_lines: int) -> list[str] |
 
 
 def _ms(seconds: float) -> int:
-    return round(seconds * 1000) if math.isfinite(seconds) and seconds > 0 else 0
+    """Whole milliseconds; anything not a sane time (NaN, negative, beyond a year) is clamped."""
+    if not math.isfinite(seconds) or seconds <= 0:
+        return 0
+    return round(min(seconds, MAX_SECONDS) * 1000)
 
 
 def _settle(raw: list[tuple[float, float, list[str], int | None]], min_ms: int) -> list[Cue]:

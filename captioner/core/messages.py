@@ -1,10 +1,18 @@
-"""Server messages of Deepgram's live `/v1/listen` API, parsed tolerantly.
+"""Server messages of Deepgram's live `/v1/listen` API, parsed tolerantly and defensively.
 
 The server's JSON has drifted over the years (optional fields added, docs printing
 Python booleans, third-party servers speaking the protocol loosely), so the parser
 never raises: anything it cannot use becomes an `Unknown` that says why. Values of
 the wrong type fall back to a documented default instead of poisoning later
 arithmetic (a NaN start time would make every comparison in the caption model false).
+
+Nothing from a server is trusted (see `untrusted.py`). Every time must be a finite number
+of seconds within a year; a Results, UtteranceEnd or SpeechStarted with one that is not
+(1e308, -5, Infinity) is unusable as a whole, since acting on part of it could acknowledge
+audio that was never transcribed. Counts and indexes are bounded, confidences clamped to
+[0, 1], and every string is cleaned of control characters and the process's secrets
+before anything else sees it. Frames over `MAX_TEXT` characters or nested deeper than JSON
+allows here are refused before parsing.
 """
 
 from __future__ import annotations
@@ -14,6 +22,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from captioner.core import untrusted
 
 __all__ = [
     "ErrorMessage",
@@ -29,6 +39,14 @@ __all__ = [
 
 RAW_LIMIT = 500
 """How much of an unusable message `Unknown.raw` keeps: enough to log, not to flood."""
+
+MAX_TEXT = 1 << 20
+"""The longest frame parsed (characters); the transport already refuses bigger ones."""
+MAX_DEPTH = 64
+"""Deeper nesting than any real message has is refused before `json.loads` sees it."""
+MAX_WORDS = 20_000
+MAX_CHANNELS = 1024
+MAX_SPEAKER = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,8 +162,12 @@ def parse_message(text: str | bytes) -> ServerMessage:
         )
     if not isinstance(text, str):
         return Unknown(None, repr(text)[:RAW_LIMIT], f"not text: {type(text).__name__}")
+    raw = untrusted.clean(text[:RAW_LIMIT], None)
+    if len(text) > MAX_TEXT:
+        return Unknown(None, raw, f"a text frame of {len(text)} characters")
+    if _too_deep(text):
+        return Unknown(None, raw, f"not JSON we read (nested deeper than {MAX_DEPTH} levels)")
     text = _valid_unicode(text)
-    raw = text[:RAW_LIMIT]
     try:
         obj = json.loads(text)
     except (ValueError, RecursionError):
@@ -155,6 +177,7 @@ def parse_message(text: str | bytes) -> ServerMessage:
     kind = obj.get("type")
     if not isinstance(kind, str):
         return Unknown(None, raw, "no type field")
+    kind = untrusted.clean(kind, 100)
     parser = _PARSERS.get(kind)
     if parser is None:
         return Unknown(kind, raw, f"unknown type {kind!r}")
@@ -164,6 +187,22 @@ def parse_message(text: str | bytes) -> ServerMessage:
         return Unknown(kind, raw, str(exc))
     except (ValueError, TypeError, OverflowError, RecursionError) as exc:
         return Unknown(kind, raw, f"unusable {kind}: {type(exc).__name__}")
+
+
+def _too_deep(text: str) -> bool:
+    """Whether brackets nest deeper than MAX_DEPTH (strings are not parsed: a bracket inside
+    one counts too, which can only make a real message look deeper than it is, never less)."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return False
+    depth = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
 
 
 def _valid_unicode(text: str) -> str:
@@ -221,8 +260,9 @@ def _bool(value: Any) -> bool | None:
     return None
 
 
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
+def _str(value: Any, limit: int | None = 2000) -> str | None:
+    """Server text, cleaned (see `untrusted.clean`); None when it is not a string."""
+    return untrusted.clean(value, limit) if isinstance(value, str) else None
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -236,44 +276,58 @@ def _channel_pair(value: Any) -> tuple[int, int]:
     index = _int(value[0])
     if index is None or index < 0:
         index = 0
+    if index >= MAX_CHANNELS:
+        raise _Unusable(f"a channel index of {index}")
     total = _int(value[1]) if len(value) > 1 else None
-    if total is None or total <= index:
+    if total is None or total <= index or total > MAX_CHANNELS:
         total = index + 1
     return index, total
 
 
-def _required_float(obj: dict[str, Any], key: str, kind: str) -> float:
-    number = _float(obj.get(key))
+def _required_seconds(
+    obj: dict[str, Any], key: str, kind: str, *, allow_negative_one: bool = False
+) -> float:
+    number = untrusted.seconds(obj.get(key), allow_negative_one=allow_negative_one)
     if number is None:
-        raise _Unusable(f"{kind} without a usable {key!r}")
+        raise _Unusable(f"{kind} without a usable {key!r} (a time in seconds)")
     return number
 
 
+def _confidence(value: Any) -> float:
+    number = _float(value)
+    return 0.0 if number is None else min(1.0, max(0.0, number))
+
+
 def _parse_word(value: Any) -> Word | None:
+    """One word; None for a word without text or usable times. A time that is a number out
+    of range (negative, beyond a year) makes the whole message unusable (raises)."""
     if not isinstance(value, dict):
         return None
-    word = _str(value.get("word"))
-    start = _float(value.get("start"))
-    end = _float(value.get("end"))
+    word = _str(value.get("word"), 200)
+    start, end = _float(value.get("start")), _float(value.get("end"))
     if word is None or start is None or end is None:
+        # mistyped or missing (a string, null, NaN): this word is unusable, the rest is not
         return None
+    start, end = untrusted.seconds(start), untrusted.seconds(end)
+    if start is None or end is None:
+        raise _Unusable("a word whose start or end is out of range")
     speaker = _int(value.get("speaker"))
     return Word(
         word=word,
         start=start,
-        end=end,
-        confidence=_float(value.get("confidence")) or 0.0,
-        punctuated_word=_str(value.get("punctuated_word")) or None,
-        speaker=speaker if speaker is not None and speaker >= 0 else None,
-        language=_str(value.get("language")),
+        end=max(start, end),
+        confidence=_confidence(value.get("confidence")),
+        punctuated_word=_str(value.get("punctuated_word"), 200) or None,
+        speaker=speaker if speaker is not None and 0 <= speaker <= MAX_SPEAKER else None,
+        language=_str(value.get("language"), 35),
     )
 
 
 def _parse_results(obj: dict[str, Any]) -> Results:
-    start = _required_float(obj, "start", "Results")
-    duration = _required_float(obj, "duration", "Results")
-    if start < 0 or duration < 0:
-        raise _Unusable("Results with a negative start or duration")
+    start = _required_seconds(obj, "start", "Results")
+    duration = _required_seconds(obj, "duration", "Results")
+    if start + duration > untrusted.MAX_SECONDS:
+        raise _Unusable("Results whose window ends beyond any real stream")
     is_final = _bool(obj.get("is_final"))
     if is_final is None:
         raise _Unusable("Results without a usable 'is_final'")
@@ -284,8 +338,10 @@ def _parse_results(obj: dict[str, Any]) -> Results:
     raw_words = best.get("words")
     words: tuple[Word, ...] = ()
     if isinstance(raw_words, list):
+        if len(raw_words) > MAX_WORDS:
+            raise _Unusable(f"Results with {len(raw_words)} words")
         words = tuple(w for w in map(_parse_word, raw_words) if w is not None)
-    transcript = _str(best.get("transcript"))
+    transcript = _str(best.get("transcript"), 100_000)
     if transcript is None:
         transcript = " ".join(w.display for w in words)
     metadata = _dict(obj.get("metadata"))
@@ -299,30 +355,30 @@ def _parse_results(obj: dict[str, Any]) -> Results:
         speech_final=_bool(obj.get("speech_final")) or False,
         from_finalize=_bool(obj.get("from_finalize")) or False,
         transcript=transcript,
-        confidence=_float(best.get("confidence")) or 0.0,
+        confidence=_confidence(best.get("confidence")),
         words=words,
-        request_id=_str(metadata.get("request_id")),
-        model_name=_str(_dict(metadata.get("model_info")).get("name")),
+        request_id=_str(metadata.get("request_id"), 100),
+        model_name=_str(_dict(metadata.get("model_info")).get("name"), 100),
     )
 
 
 def _parse_metadata(obj: dict[str, Any]) -> Metadata:
     # duration and channels are required: consumers read "0 and 0" as "no audio was
     # decoded", so inventing zeros for missing fields would raise a false alarm.
-    duration = _required_float(obj, "duration", "Metadata")
+    duration = _required_seconds(obj, "duration", "Metadata")
     channels = _int(obj.get("channels"))
-    if channels is None or channels < 0:
+    if channels is None or not 0 <= channels <= MAX_CHANNELS:
         raise _Unusable("Metadata without a usable 'channels'")
     models = obj.get("models")
     model_ids: tuple[str, ...] = ()
     if isinstance(models, list):
-        model_ids = tuple(m for m in models if isinstance(m, str))
+        model_ids = tuple(untrusted.clean(m, 100) for m in models[:16] if isinstance(m, str))
     return Metadata(
-        request_id=_str(obj.get("request_id")),
+        request_id=_str(obj.get("request_id"), 100),
         duration=duration,
         channels=channels,
-        created=_str(obj.get("created")),
-        sha256=_str(obj.get("sha256")),
+        created=_str(obj.get("created"), 100),
+        sha256=_str(obj.get("sha256"), 100),
         models=model_ids,
     )
 
@@ -333,25 +389,26 @@ def _channel_of(obj: dict[str, Any]) -> tuple[int, int]:
 
 def _parse_utterance_end(obj: dict[str, Any]) -> UtteranceEnd:
     channel, channels = _channel_of(obj)
-    return UtteranceEnd(channel, channels, _required_float(obj, "last_word_end", "UtteranceEnd"))
+    last = _required_seconds(obj, "last_word_end", "UtteranceEnd", allow_negative_one=True)
+    return UtteranceEnd(channel, channels, last)
 
 
 def _parse_speech_started(obj: dict[str, Any]) -> SpeechStarted:
     channel, channels = _channel_of(obj)
-    return SpeechStarted(channel, channels, _required_float(obj, "timestamp", "SpeechStarted"))
+    return SpeechStarted(channel, channels, _required_seconds(obj, "timestamp", "SpeechStarted"))
 
 
 def _text_of(obj: dict[str, Any], *keys: str) -> str:
     for key in keys:
         value = obj.get(key)
         if isinstance(value, str):
-            return value
+            return untrusted.clean(value, 500)
     return ""
 
 
 def _parse_error(obj: dict[str, Any]) -> ErrorMessage:
     return ErrorMessage(
-        kind=str(obj["type"]),
+        kind=untrusted.clean(obj["type"], 50),
         description=_text_of(obj, "description", "err_msg"),
         message=_text_of(obj, "message"),
         variant=_text_of(obj, "variant"),

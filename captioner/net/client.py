@@ -3,6 +3,12 @@
 This is the only module that imports websockets. Everything it raises is one of
 our own exceptions, translated here in one place, and none of them carries the
 request headers: they hold the API key.
+
+What the server sends back is untrusted: every header, body and close reason is read
+without raising (a proxy may duplicate a header) and cleaned (`untrusted.clean`) before it
+leaves this module. Redirects are never followed: a live stream that moves elsewhere
+would send the user's audio to a server they did not choose, so a 3xx is a refusal that
+names where it pointed.
 """
 
 from __future__ import annotations
@@ -14,8 +20,9 @@ import ssl
 from dataclasses import dataclass
 from typing import Literal
 
-import websockets
 from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as _ws_connect
+from websockets.datastructures import Headers
 from websockets.exceptions import (
     ConnectionClosed,
     InvalidHandshake,
@@ -25,6 +32,7 @@ from websockets.exceptions import (
 from websockets.protocol import State as _WsState
 
 from captioner import __version__
+from captioner.core import untrusted
 from captioner.core.config import StreamSettings
 
 log = logging.getLogger(__name__)
@@ -49,6 +57,7 @@ class HandshakeRejected(TransportError):
     body_text: str
     request_id: str | None
     retry_after: float | None
+    location: str | None = None  # where a 3xx pointed (never followed)
 
     def __str__(self) -> str:
         detail = self.dg_error or self.body_text[:200] or "no reason given"
@@ -61,6 +70,7 @@ class ConnectFailed(TransportError):
 
     description: str
     timeout: bool = False
+    answered: bool = False  # something answered at that address, not as a WebSocket server
 
     def __str__(self) -> str:
         return self.description
@@ -79,6 +89,20 @@ class ConnectionEnded(TransportError):
         return f"connection closed by {who}: {self.code} {self.reason}".rstrip()
 
 
+def header(headers: Headers, name: str, limit: int = 500) -> str | None:
+    """A response header's first value, cleaned; None when absent. Never raises: a header a
+    proxy duplicated, or one that is not text, is read rather than trusted."""
+    try:
+        values = headers.get_all(name)
+    except Exception:  # websockets' Headers is ours to read, not to trust
+        return None
+    for value in values:
+        if isinstance(value, str):
+            text = untrusted.clean(value, limit).strip()
+            return text or None
+    return None
+
+
 def _retry_after(value: str | None) -> float | None:
     if value is None:
         return None
@@ -92,17 +116,17 @@ def _retry_after(value: str | None) -> float | None:
 def _body_text(body: bytes | bytearray | None) -> str:
     if not body:
         return ""
-    text = body.decode("utf-8", "replace").strip()
+    text = bytes(body[:65536]).decode("utf-8", "replace").strip()
     try:
         data = json.loads(text)
-    except ValueError:
-        return text[:500]
+    except (ValueError, RecursionError):
+        return untrusted.clean(text, 500)
     if isinstance(data, dict):
         for key in ("err_msg", "message", "details", "description"):
             value = data.get(key)
             if isinstance(value, str) and value:
-                return value[:500]
-    return text[:500]
+                return untrusted.clean(value, 500)
+    return untrusted.clean(text, 500)
 
 
 def _ended(exc: ConnectionClosed) -> ConnectionEnded:
@@ -112,10 +136,18 @@ def _ended(exc: ConnectionClosed) -> ConnectionEnded:
     sent (for example websockets' own `1011 keepalive ping timeout`) explains the end.
     """
     if exc.rcvd is not None:
-        return ConnectionEnded(exc.rcvd.code, exc.rcvd.reason, sent_by_client=False)
+        reason = untrusted.clean(exc.rcvd.reason, 200)
+        return ConnectionEnded(exc.rcvd.code, reason, sent_by_client=False)
     if exc.sent is not None:
         return ConnectionEnded(exc.sent.code, exc.sent.reason, sent_by_client=True)
     return ConnectionEnded(None, "no close frame received", sent_by_client=False)
+
+
+class _NoRedirects(_ws_connect):
+    """websockets' `connect`, answering a redirect with the refusal it is."""
+
+    def process_redirect(self, exc: Exception) -> Exception | str:
+        return exc
 
 
 class Connection:
@@ -198,8 +230,9 @@ async def connect(
     auth = settings.auth_header()
     if auth is not None:
         headers.append(("Authorization", auth))
+    untrusted.remember_secret(settings.api_key)
     try:
-        ws = await websockets.connect(
+        ws = await _NoRedirects(
             url,
             additional_headers=headers,
             user_agent_header=f"captioner/{__version__}",
@@ -215,10 +248,11 @@ async def connect(
         response = exc.response
         raise HandshakeRejected(
             status=response.status_code,
-            dg_error=response.headers.get("dg-error"),
+            dg_error=header(response.headers, "dg-error"),
             body_text=_body_text(response.body),
-            request_id=response.headers.get("dg-request-id"),
-            retry_after=_retry_after(response.headers.get("retry-after")),
+            request_id=header(response.headers, "dg-request-id", 100),
+            retry_after=_retry_after(header(response.headers, "retry-after", 20)),
+            location=header(response.headers, "location", 300),
         ) from None
     except TimeoutError:
         raise ConnectFailed(
@@ -227,12 +261,15 @@ async def connect(
     except InvalidURI as exc:
         raise ConnectFailed(f"invalid URL: {exc.msg}") from None
     except InvalidHandshake as exc:
-        raise ConnectFailed(f"the server's answer was not a WebSocket upgrade ({exc})") from None
+        detail = untrusted.clean(str(exc), 200)
+        raise ConnectFailed(
+            f"a server answered, but not with a WebSocket upgrade ({detail})", answered=True
+        ) from None
     except ssl.SSLError as exc:
         raise ConnectFailed(f"secure connection failed: {exc.reason or exc}") from None
     except OSError as exc:
         raise ConnectFailed(_describe_os_error(exc)) from None
-    request_id = ws.response.headers.get("dg-request-id") if ws.response is not None else None
+    request_id = header(ws.response.headers, "dg-request-id", 100) if ws.response else None
     log.info("connected, request id %s", request_id or "(none)")
     return Connection(ws, request_id)
 
