@@ -275,37 +275,87 @@ def batch_decode(model: Any, audio: np.ndarray, reference: str) -> str:
     return min(texts, key=lambda text: word_error(reference, text))
 
 
+REAL_SPEECH_PARAMS = {
+    "interim_results": "true",
+    "punctuate": "true",
+    "endpointing": "300",
+    "utterance_end_ms": "1000",
+    "language": "en",
+}
+
+
+@pytest.fixture(scope="session")
+def streaming_engine(whisper_model_dir: Path) -> Any:
+    """The engine `captioner serve` runs, loaded in this process with the server's defaults."""
+    from captioner.server.whisper import WhisperEngine
+
+    engine = WhisperEngine(whisper_model_dir, cpu_threads=cli.default_threads())
+    engine.warm_up()
+    return engine
+
+
+def stream_in_process(engine: Any, audio: np.ndarray) -> Received:
+    """Every 100 ms chunk through the server's pipeline, one at a time, as a server that keeps
+    up receives them: what the recogniser decides, independent of how fast this machine is."""
+    from captioner.server.pipeline import ListenPipeline
+    from captioner.server.query import parse_query
+
+    query = {**REAL_SPEECH_PARAMS, "encoding": "linear16", "sample_rate": str(RATE)}
+    pipeline = ListenPipeline(parse_query(urlencode(query)), engine, "test")
+    data = pcm16(audio)
+    step = RATE // 10 * 2
+    received = Received()
+    try:
+        for offset in range(0, len(data), step):
+            received.messages += pipeline.push_audio(data[offset : offset + step])
+        received.messages += pipeline.finish()
+    finally:
+        pipeline.close()
+    return received
+
+
 @pytest.mark.parametrize("noisy", [False, True], ids=["clean", "pink-noise-12dB"])
-async def test_real_speech_finals_come_close_to_the_batch_decode(
-    whisper_server: str, ceiling_model: Any, noisy: bool
+def test_real_speech_finals_come_close_to_the_batch_decode(
+    streaming_engine: Any, ceiling_model: Any, noisy: bool
 ) -> None:
-    """A person reading Sonnet 1 (LibriVox), streamed at three times real time: the finals'
-    word error rate stays within 6 points of the same model decoding the whole file at once,
-    at most one word the batch decode heard is missing, and words settle while the reader
-    goes on. The engine this replaced was 6.5 points off on this recording, lost 3 words at
-    utterance edges, and settled words only at pauses."""
+    """A person reading Sonnet 1 (LibriVox), through the server's pipeline chunk by chunk: the
+    finals' word error rate stays within 6 points of the same model decoding the whole file at
+    once, at most one word the batch decode heard is missing, and words settle while the
+    reader goes on. The engine this replaced was 6.5 points off on this recording, lost 3 words
+    at utterance edges, and settled words only at pauses."""
     speech = speech_corpus.load("sonnet")
     audio = speech_corpus.with_pink_noise(speech.audio) if noisy else speech.audio
     assert speech.text is not None
-    params = {
-        "interim_results": "true",
-        "punctuate": "true",
-        "endpointing": "300",
-        "utterance_end_ms": "1000",
-        "language": "en",
-    }
-    received = await run_session(whisper_server, pcm16(audio), params, speed=3.0)
+    received = stream_in_process(streaming_engine, audio)
     ours = received.final_text()
     batch = batch_decode(ceiling_model, audio, speech.text)
     ceiling = word_error(speech.text, batch)
     assert word_error(speech.text, ours) <= ceiling + 0.06, (ours, batch)
     assert words_lost(speech.text, batch, ours) <= 1, (ours, batch)
+    spoken = [m for m in received.finals if m["channel"]["alternatives"][0]["words"]]
+    assert sum(1 for m in spoken if not m["speech_final"]) >= 5  # not only at pauses
+
+
+async def test_real_speech_over_the_wire_tiles_the_clock_and_settles_mid_phrase(
+    whisper_server: str, ceiling_model: Any
+) -> None:
+    """The same recording sent to `captioner serve` three times faster than it was spoken. A
+    server that falls behind decodes what has queued up in bigger steps, so accuracy here
+    depends on this machine's speed (bench/stream_quality.py measures it at real pace); what
+    must hold on any machine: the final windows tile the clock, words settle while the reader
+    goes on, and no phrase is lost."""
+    speech = speech_corpus.load("sonnet")
+    assert speech.text is not None
+    received = await run_session(whisper_server, pcm16(speech.audio), REAL_SPEECH_PARAMS, speed=3.0)
+    ours = received.final_text()
+    batch = batch_decode(ceiling_model, speech.audio, speech.text)
+    assert word_error(speech.text, ours) <= word_error(speech.text, batch) + 0.12, ours
+    assert words_lost(speech.text, batch, ours) <= 3, (ours, batch)
     finals = received.finals
-    for before, after in itertools.pairwise(finals):  # the windows tile the clock
+    for before, after in itertools.pairwise(finals):
         assert before["start"] + before["duration"] == pytest.approx(after["start"], abs=1e-5)
-    # words settle while the reader goes on, not only at pauses
-    mid_phrase = [m for m in finals if m["channel"]["alternatives"][0]["words"]]
-    assert sum(1 for m in mid_phrase if not m["speech_final"]) >= 5
+    spoken = [m for m in finals if m["channel"]["alternatives"][0]["words"]]
+    assert sum(1 for m in spoken if not m["speech_final"]) >= 3
 
 
 def test_pypi_fetch_installs_a_verified_model(tmp_path: Path) -> None:
