@@ -3,15 +3,16 @@ async v1 live client) to caption a WAV file, instrumented exactly like `bench/ou
 
     .venv/bin/python bench/baseline_sdk.py --url ws://127.0.0.1:PORT/v1/listen --wav FILE
 
-`caption_file` is the user's code, as the SDK's documentation and PROTOCOL.md §7.3 show it:
-connect, register a MESSAGE callback, run `start_listening()` in a task, send the file at
-real-time pace in 100 ms chunks with `send_media`, then `send_close_stream()` and wait for the
-last finals; the "caption" is a list of final transcripts. Lines marked `# probe` are the
-benchmark's instrumentation, at the same points as in ours: a chunk ready / its send call
-returned; a Results message at the callback / the caption updated (and, through a thin
-wrapper around the SDK's WebSocket, the moment the message left the WebSocket library, the
-point where our client's own measurement starts). The SDK has no reconnect of its own, so a
-dropped connection ends the run: the harness records what the SDK and the user's code did.
+`caption_file` is the user's code, as the SDK's documentation shows it (the SDK does not
+reconnect: see docs/protocol.md): connect, register a MESSAGE callback, run `start_listening()`
+in a task, send the file at real-time pace in 100 ms chunks with `send_media`, then
+`send_close_stream()` and wait for the last finals; the "caption" is a list of final
+transcripts. Lines marked `# probe` are the benchmark's instrumentation, at the same points as
+in ours: a chunk ready / its send call returned; a Results message at the callback / the caption
+updated (and, through a thin wrapper around the SDK's WebSocket, the moment the message left the
+WebSocket library, the point where our client's own measurement starts). The SDK has no
+reconnect of its own, so a dropped connection ends the run: the harness records what the SDK and
+the user's code did.
 """
 
 from __future__ import annotations

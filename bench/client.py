@@ -41,6 +41,8 @@ class Quiet:
     def captions_changed(self, events: Sequence[object]) -> None: ...
     def message_received(self, message: object) -> None: ...
 
+    def source_changed(self, event: object) -> None: ...
+
 
 async def stream(url: str, source_kind: str, seconds: float, wav: Path) -> dict[str, float]:
     from captioner.cli import build_source
@@ -123,7 +125,7 @@ def main() -> None:
         ("WAV file, real-time pacing", run_kind("file", args.seconds, wav))
     ]
     if not args.no_mic:
-        from tests.support.virtual_mic import VirtualMic
+        from testkit.virtual_mic import VirtualMic
 
         with VirtualMic(tmp / "vmic") as mic:
             os.environ.update(mic.env)

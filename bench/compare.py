@@ -47,7 +47,8 @@ BENCH = ROOT / "bench"
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
 
-from tests.deepgram_emulator import number_word  # noqa: E402
+from testkit.audio_files import slot_wav  # noqa: E402
+from testkit.deepgram_emulator import number_word  # noqa: E402
 
 PY = sys.executable
 NO_ENGINE = "The SDK has no engine: nothing to compare."
@@ -82,14 +83,6 @@ def spread(values: Sequence[float], fmt: str) -> str:
 
 def words_of(texts: Sequence[str]) -> list[str]:
     return [re.sub(r"[^a-z0-9'-]", "", w.lower()) for t in texts for w in t.split()]
-
-
-def slot_wav(path: Path, seconds: int) -> Path:
-    """Self-describing audio: every half second holds its slot number (1, 2, ...) in every
-    sample, so the emulator's word for a slot says which audio reached it."""
-    samples = np.repeat(np.arange(1, seconds * 2 + 1, dtype=np.int16), 8000)
-    soundfile.write(path, samples, 16000, subtype="PCM_16")
-    return path
 
 
 def log(text: str) -> None:
@@ -457,7 +450,8 @@ def drop_rows(
             described[SDK][0],
             "",
             lead,
-            "The SDK has no reconnect of its own (PROTOCOL.md §7.3): what it does is shown.",
+            "The SDK has no reconnect of its own (docs/protocol.md, on recovering): "
+            "what it does is shown.",
         )
     )
     return out
@@ -466,7 +460,7 @@ def drop_rows(
 def engine_client_texts(reports: dict[str, Report], texts: list[str]) -> dict[str, float]:
     import jiwer  # type: ignore[import-untyped]
 
-    from tests.support.server_audio import normalise
+    from testkit.server_audio import normalise
 
     reference = normalise(" ".join(texts))
     return {
@@ -481,7 +475,7 @@ def scenario_engine(
     """bench/engine.py's measurements, then both clients against the same engine process."""
     import engine as engine_bench  # bench/engine.py
 
-    from tests.support.server_audio import SENTENCES, speech_track
+    from testkit.server_audio import SENTENCES, speech_track
 
     track = speech_track(SENTENCES[:sentences], folder, gap=1.2, tail=1.5)
     wav = folder / "speech.wav"
@@ -631,12 +625,12 @@ def main() -> int:
         durations.append(f"{name} {time.monotonic() - started:.0f} s")
 
     def emulator_part() -> None:
-        wav = slot_wav(work / f"slots{seconds}.wav", seconds)
+        wav = slot_wav(work / f"slots{seconds}.wav", seconds * 2)
         runs, _ = scenario_emulator(wav, repeats, logdir)
         rows.extend(client_rows("Emulator (scripted, own process)", runs, WHY))
 
     def slow_part() -> None:
-        wav = slot_wav(work / f"slots{slow_seconds}.wav", slow_seconds)
+        wav = slot_wav(work / f"slots{slow_seconds}.wav", slow_seconds * 2)
         reports, gaps = scenario_slow(wav, logdir)
         rows.append(
             compare(
@@ -657,7 +651,7 @@ def main() -> int:
                 notes.append(f"- slow server: {name} exited {reports[name]['exit_code']}")
 
     def drop_part() -> None:
-        wav = slot_wav(work / f"slots{drop_seconds}.wav", drop_seconds)
+        wav = slot_wav(work / f"slots{drop_seconds}.wav", drop_seconds * 2)
         reports, emu = scenario_drop(wav, drop_seconds, drop_after, logdir)
         rows.extend(drop_rows(reports, emu, drop_seconds, drop_after))
 

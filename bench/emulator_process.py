@@ -25,7 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.deepgram_emulator import (
+from testkit.deepgram_emulator import (
     Accept,
     ConnectionRecord,
     DeepgramEmulator,

@@ -43,7 +43,7 @@ from websockets.asyncio.client import connect  # noqa: E402
 
 from captioner.server import models  # noqa: E402
 from captioner.server.cli import LISTENING_PREFIX  # noqa: E402
-from tests.support.server_audio import (  # noqa: E402
+from testkit.server_audio import (  # noqa: E402
     RATE,
     SENTENCES,
     Received,

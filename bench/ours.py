@@ -61,6 +61,9 @@ class Captions:
     def message_received(self, message: ServerMessage) -> None:
         pass
 
+    def source_changed(self, event: object) -> None:
+        pass
+
 
 def on_sent(latency: float) -> None:
     t = now()

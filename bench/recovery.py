@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from captioner.audio.sources import AudioBlock  # noqa: E402
 from captioner.core.config import StreamSettings  # noqa: E402
 from captioner.session import Session  # noqa: E402
-from tests.deepgram_emulator import Accept, ConnectionRecord, DeepgramEmulator, Script  # noqa: E402
+from testkit.deepgram_emulator import Accept, ConnectionRecord, DeepgramEmulator, Script  # noqa: E402
 
 RATE = 16000
 SLOT = RATE // 2
@@ -78,6 +78,8 @@ class Quiet:
     def status_changed(self, status: object) -> None: ...
     def captions_changed(self, events: Sequence[object]) -> None: ...
     def message_received(self, message: object) -> None: ...
+
+    def source_changed(self, event: object) -> None: ...
 
 
 def _captured_bytes(session: Session) -> int:

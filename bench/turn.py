@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import numpy as np  # noqa: E402
-from compare import emulator, slot_wav  # noqa: E402
+from compare import emulator  # noqa: E402
 
 from captioner.audio import sources  # noqa: E402
 from captioner.core import chunker  # noqa: E402
@@ -42,6 +42,7 @@ from captioner.core.config import StreamSettings  # noqa: E402
 from captioner.core.messages import ServerMessage  # noqa: E402
 from captioner.net import client  # noqa: E402
 from captioner.session import Session, Status  # noqa: E402
+from testkit.audio_files import slot_wav  # noqa: E402
 
 PY = sys.executable
 SEGMENTS = (
@@ -114,6 +115,9 @@ class Quiet:
         pass
 
     def message_received(self, message: ServerMessage) -> None:
+        pass
+
+    def source_changed(self, event: object) -> None:
         pass
 
 
@@ -193,7 +197,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="captioner-turn-") as tmp:
         folder = Path(tmp)
         # the audio and the emulator of bench/run's emulator rows
-        wav = slot_wav(folder / "slots.wav", args.seconds)
+        wav = slot_wav(folder / "slots.wav", args.seconds * 2)
         with emulator() as emu:
             turns = time_turns(emu.url, wav)
             profile = spy_profile(emu.url, wav, folder) if args.py_spy else ""

@@ -31,16 +31,13 @@ sys.path.insert(0, str(ROOT))
 
 _PLATFORM = os.environ.get("QT_QPA_PLATFORM")
 
-import numpy as np  # noqa: E402
-import soundfile  # type: ignore[import-untyped]  # noqa: E402
-
-import tests.ui_support  # noqa: E402, F401 (it picks the offscreen platform, for tests)
 
 # Here, a real display is used when there is one; offscreen only without.
-if _PLATFORM is None and (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-    os.environ.pop("QT_QPA_PLATFORM", None)
-elif _PLATFORM is None:
+if _PLATFORM is None and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
+os.environ.setdefault("QT_API", "pyside6")
+
+from testkit.audio_files import noise_wav  # noqa: E402
 
 KEY = "bench-key"
 Row = tuple[str, str, str]
@@ -53,17 +50,10 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-def noise_wav(path: Path, seconds: float) -> Path:
-    rng = np.random.default_rng(1)
-    samples = (rng.standard_normal(int(seconds * 16_000)) * 2000).astype(np.int16)
-    soundfile.write(path, samples, 16_000, subtype="PCM_16")
-    return path
-
-
 @contextmanager
 def emulator_in_thread(**script: Any) -> Iterator[Any]:
     """The scripted emulator on its own loop and thread; yields the DeepgramEmulator."""
-    from tests.deepgram_emulator import DeepgramEmulator, Script
+    from testkit.deepgram_emulator import DeepgramEmulator, Script
 
     ready = threading.Event()
     holder: dict[str, Any] = {}
@@ -129,8 +119,9 @@ def bench_latency(seconds: float) -> list[Row]:
     from PySide6.QtCore import QEvent, QObject
     from PySide6.QtWidgets import QApplication
 
-    from captioner.app import CaptionerApp, add_app_arguments
-    from tests.ui_support import run_qasync
+    from captioner.app import AppOptions, add_app_arguments
+    from captioner.app.root import CaptionerApp
+    from testkit.window import run_qasync
 
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(["bench"])
@@ -144,8 +135,8 @@ def bench_latency(seconds: float) -> list[Row]:
     ) as emu:
         parser = argparse.ArgumentParser()
         add_app_arguments(parser)
-        args = parser.parse_args(
-            ["--file", str(wav), "--url", emu.url, "--api-key", KEY, "--start"]
+        args = AppOptions.from_args(
+            parser.parse_args(["--file", str(wav), "--url", emu.url, "--api-key", KEY, "--start"])
         )
 
         class PaintLog(QObject):
@@ -173,7 +164,7 @@ def bench_latency(seconds: float) -> list[Row]:
             logs.append(paint_log)
             pane.view.viewport().installEventFilter(paint_log)
             await controller.launch()
-            while controller.last_end is None:  # noqa: ASYNC110 (polling the app as a person would)
+            while controller.captioning.last_end is None:  # noqa: ASYNC110 (polling the app as a person would)
                 await asyncio.sleep(0.1)
             controller.request_shutdown()
             await controller.finished
@@ -205,7 +196,7 @@ def bench_cost_per_update(hours: float, sample: int) -> list[Row]:
     from PySide6.QtWidgets import QApplication
 
     from captioner.ui.caption_pane import CaptionPane
-    from tests.ui_support import transcript_events
+    from testkit.window import transcript_events
 
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(["bench"])
@@ -250,11 +241,11 @@ def child_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quit-after", type=float, default=0.0)
     options, rest = parser.parse_known_args(argv)
-    from captioner.app import add_app_arguments, run_app
+    from captioner.app import AppOptions, add_app_arguments, run_app
 
     app_parser = argparse.ArgumentParser()
     add_app_arguments(app_parser)
-    args = app_parser.parse_args(rest)
+    args = AppOptions.from_args(app_parser.parse_args(rest))
 
     def on_ready(controller: Any) -> None:
         from PySide6.QtCore import QEvent, QObject

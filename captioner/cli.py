@@ -16,23 +16,27 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
-from captioner import __version__
-from captioner.core import untrusted
+from captioner import __version__, endpoints
+from captioner.audio.factory import build_source
+from captioner.core import closecodes
 from captioner.core.captions import CaptionEvent, Committed, LiveChanged, Utterance
-from captioner.core.closecodes import Meaning
-from captioner.core.config import DEEPGRAM_URL, SettingsError, StreamSettings
+from captioner.core.config import SettingsError, StreamSettings
 from captioner.core.exports import FORMATS
 from captioner.core.messages import ServerMessage
-from captioner.journal import ExportTarget, JournalWriter
+from captioner.endpoints import Target
+from captioner.journal import ExportTarget
+from captioner.logs import setup_logging
+from captioner.transcript import Transcript
 
 if TYPE_CHECKING:
+    from captioner.audio.resilient import SourceEvent
     from captioner.audio.sources import AudioSource
-    from captioner.session import SessionEnd, SessionObserver, Status
+    from captioner.session import SessionEnd, Status
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -42,43 +46,8 @@ EXIT_INTERRUPTED = 130
 log = logging.getLogger("captioner")
 
 
-class _RedactingFormatter(logging.Formatter):
-    """Formats records, then masks every secret the process knows of and removes control
-    characters (a record may quote a server: see `untrusted.clean`)."""
-
-    def __init__(self, secrets: list[str]) -> None:
-        super().__init__("captioner: %(levelname)s: %(message)s")
-        for secret in secrets:
-            untrusted.remember_secret(secret)
-
-    def format(self, record: logging.LogRecord) -> str:
-        return untrusted.clean(super().format(record), None, newlines=True)
-
-
-def _setup_logging(verbose: int, secrets: list[str]) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_RedactingFormatter(secrets))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
-    # websockets logs handshake headers (with the Authorization header) at DEBUG.
-    logging.getLogger("websockets").setLevel(logging.WARNING)
-
-
 def _say(text: str) -> None:
     print(f"captioner: {text}", file=sys.stderr, flush=True)
-
-
-def describe_meaning(meaning: Meaning, detail: str = "") -> str:
-    """One paragraph a person can act on: what happened, its code, what to do."""
-    parts = [f"{meaning.title} ({meaning.label})."]
-    if meaning.explanation:
-        parts.append(meaning.explanation)
-    if detail and detail not in meaning.explanation:
-        parts.append(f"Server said: {detail}")
-    if meaning.action:
-        parts.append(meaning.action)
-    return " ".join(parts)
 
 
 # -- devices ------------------------------------------------------------------------
@@ -200,6 +169,9 @@ class ConsoleObserver:
     def message_received(self, message: ServerMessage) -> None:
         pass
 
+    def source_changed(self, event: SourceEvent) -> None:
+        pass  # the session's status line already says it, with what the connection does
+
     def _clear_interim(self) -> None:
         if self._interim_shown:
             print("\r\x1b[2K", end="", file=self.err, flush=True)
@@ -207,18 +179,12 @@ class ConsoleObserver:
 
 
 class TranscriptKeeper:
-    """Journals every committed line, then hands the events on to the console.
+    """The console behind the transcript: each committed line is journaled (see
+    `captioner.transcript`) before the console prints it."""
 
-    The journal is written first, so a line on screen is always a line on disk; the lines
-    are also kept for the exports written when the session ends. A journal that cannot
-    be written is said once and captioning goes on: losing the captions would be worse.
-    """
-
-    def __init__(self, console: SessionObserver, journal: JournalWriter | None = None) -> None:
+    def __init__(self, console: ConsoleObserver, transcript: Transcript) -> None:
         self.console = console
-        self.journal = journal
-        self.committed: list[Utterance] = []
-        self._journal_failed = False
+        self.transcript = transcript
 
     def status_changed(self, status: Status) -> None:
         self.console.status_changed(status)
@@ -226,68 +192,41 @@ class TranscriptKeeper:
     def captions_changed(self, events: Sequence[CaptionEvent]) -> None:
         for event in events:
             if isinstance(event, Committed):
-                self.committed.append(event.utterance)
-                self._journal(event.utterance)
+                self.transcript.commit(event.utterance)
+        self.say_problem()
         self.console.captions_changed(events)
 
     def message_received(self, message: ServerMessage) -> None:
         self.console.message_received(message)
 
+    def source_changed(self, event: SourceEvent) -> None:
+        self.console.source_changed(event)
+
     def end(self, outcome: str | None) -> None:
         """Finish the journal with `outcome`; None (a crash) leaves it to `restore`."""
-        journal, self.journal = self.journal, None
-        if journal is None:
-            return
         if outcome is None:
-            journal.abandon()
-            return
-        try:
-            journal.finish(outcome)
-        except OSError as exc:
-            journal.close()
-            _say(f"the journal {journal.path} could not be finished: {exc}")
+            self.transcript.abandon()
+        else:
+            self.transcript.finish(outcome)
+        self.say_problem()
 
-    def _journal(self, utterance: Utterance) -> None:
-        if self.journal is None:
-            return
-        try:
-            self.journal.append(utterance)
-        except OSError as exc:
-            if not self._journal_failed:
-                self._journal_failed = True
-                _say(
-                    f"the journal {self.journal.path} could not be written ({exc}): "
-                    "lines may not survive a crash"
-                )
+    def say_problem(self) -> None:
+        problem = self.transcript.take_problem()
+        if problem:
+            _say(problem)
 
 
 def _notice_unfinished() -> None:
     """One line when an earlier session's journal was never finished."""
     from captioner import journal
 
-    kept = [i for i in journal.find_unfinished() if i.utterances]
+    kept = [i for i in journal.find_unfinished() if i.count]
     if not kept:
         return
-    count = sum(i.utterances for i in kept)
+    count = sum(i.count for i in kept)
     utterances = f"{count} utterance{'' if count == 1 else 's'} kept"
     who = "An earlier session" if len(kept) == 1 else f"{len(kept)} earlier sessions"
     _say(f"{who} ended without finishing: {utterances}. `captioner restore` shows them.")
-
-
-def _open_journal(args: argparse.Namespace, engine: str, source: str) -> JournalWriter | None:
-    if args.no_journal:
-        return None
-    from captioner.journal import JournalError
-
-    try:
-        return JournalWriter.create(
-            engine=engine,
-            source=source,
-            settings={"model": args.model, "language": args.language},
-        )
-    except JournalError as exc:
-        _say(f"{exc}: captions will not survive a crash (--no-journal turns this off)")
-        return None
 
 
 def _export_info(started: str | None, engine: str, source: str) -> dict[str, Any]:
@@ -334,67 +273,29 @@ def _outcome(end: SessionEnd) -> str:
     return end.detail or "finished"
 
 
-@dataclass(frozen=True)
-class Endpoint:
-    url: str
-    engine: str
-    api_key: str | None
-
-
 @contextlib.asynccontextmanager
-async def _endpoint(args: argparse.Namespace) -> AsyncIterator[Endpoint]:
+async def _endpoint(args: argparse.Namespace) -> AsyncIterator[Target]:
     """Where to stream: the given URL, Deepgram with a key, or the embedded engine."""
-    key = args.api_key or os.environ.get("DEEPGRAM_API_KEY") or None
-    if args.url:
-        engine = "Deepgram" if _is_deepgram(args.url) else "custom URL"
-        yield Endpoint(args.url, engine, key)
-        return
-    if key:
-        yield Endpoint(DEEPGRAM_URL, "Deepgram", key)
+    target = endpoints.for_command_line(args.url, endpoints.key_for_run(args.api_key))
+    if not target.offline:
+        yield target
         return
     from captioner.server.child import start_embedded_server
 
     _say("no API key set: starting the offline engine")
     async with start_embedded_server(model_dir=args.model_dir) as server:
-        yield Endpoint(server.listen_url, "offline engine", server.token)
+        yield target.running_at(server.listen_url, server.token)
 
 
-def _is_deepgram(url: str) -> bool:
-    from urllib.parse import urlsplit
-
-    host = (urlsplit(url).hostname or "").lower()
-    return host == "deepgram.com" or host.endswith(".deepgram.com")
-
-
-def _settings(args: argparse.Namespace, endpoint: Endpoint) -> StreamSettings:
+def _settings(args: argparse.Namespace, endpoint: Target) -> StreamSettings:
     return StreamSettings(
-        url=endpoint.url,
+        url=endpoint.url or "",
         api_key=endpoint.api_key,
         model=args.model,
         language=args.language,
         chunk_ms=args.chunk_ms,
         interim_results=True,
     )
-
-
-def build_source(
-    *, file: str | None, fast: bool, device: str | None, chunk_ms: int, rate: int = 16000
-) -> AudioSource:
-    """The audio source `listen` (and the benchmarks) use.
-
-    Blocks are as long as a chunk: a chunk cannot leave before its last sample exists, so
-    shorter blocks would add wake-ups without making captions any sooner.
-    """
-    from captioner.audio.devices import choose_input_device
-    from captioner.audio.resilient import ResilientMicrophone
-    from captioner.audio.sources import WavFileSource
-    from captioner.audio.system import list_capture_devices
-
-    if file:
-        return WavFileSource(file, pacing="fast" if fast else "realtime", block_ms=chunk_ms)
-    # A chosen device is kept to (and waited for when lost); no choice follows the default.
-    found = choose_input_device(device, list_capture_devices()) if device is not None else None
-    return ResilientMicrophone(found, rate=rate, block_ms=chunk_ms)
 
 
 async def _listen(args: argparse.Namespace) -> int:
@@ -404,7 +305,10 @@ async def _listen(args: argparse.Namespace) -> int:
     console = ConsoleObserver(
         json_lines=args.json, interim=args.interim, out=sys.stdout, err=sys.stderr
     )
-    keeper = TranscriptKeeper(console)
+    transcript = Transcript(
+        journal=not args.no_journal, settings={"model": args.model, "language": args.language}
+    )
+    keeper = TranscriptKeeper(console, transcript)
     try:
         source = build_source(
             file=args.file, fast=args.fast, device=args.device, chunk_ms=args.chunk_ms
@@ -413,10 +317,11 @@ async def _listen(args: argparse.Namespace) -> int:
         _say(str(exc))
         return EXIT_USAGE
     # Validate what can be validated before any child process or socket exists.
-    probe_key = args.api_key or os.environ.get("DEEPGRAM_API_KEY") or None
-    probe_url = args.url or (DEEPGRAM_URL if probe_key else "ws://127.0.0.1:1/v1/listen")
+    probe = endpoints.for_command_line(args.url, endpoints.key_for_run(args.api_key))
+    if probe.offline:
+        probe = probe.running_at("ws://127.0.0.1:1/v1/listen", None)
     try:
-        _settings(args, Endpoint(probe_url, "", probe_key)).validate()
+        _settings(args, probe).validate()
     except SettingsError as exc:
         _say(str(exc))
         return EXIT_USAGE
@@ -428,7 +333,7 @@ async def _listen(args: argparse.Namespace) -> int:
         code, outcome = await _run_listen(args, source, keeper, info)
     finally:
         keeper.end(outcome)
-        exported = _write_exports(args.export, keeper.committed, info)
+        exported = _write_exports(args.export, transcript.utterances, info)
     return code if exported or code != EXIT_OK else EXIT_FAILED
 
 
@@ -439,19 +344,24 @@ async def _run_listen(
     info: dict[str, Any],
 ) -> tuple[int, str]:
     """Run the session to its end: (exit code, outcome for the journal)."""
-    from captioner.session import Session
+    from captioner.session import Session, SessionOptions
 
     async with _endpoint(args) as endpoint:
         settings = _settings(args, endpoint)
         _say(f"engine: {endpoint.engine} · {source.description}")
         info["engine"] = endpoint.engine
-        keeper.journal = _open_journal(args, endpoint.engine, source.description)
+        keeper.transcript.begin_session(
+            engine=endpoint.engine, source=source.description, now=time.monotonic()
+        )
+        keeper.transcript.open_journal()
+        keeper.say_problem()
         session = Session(
             settings,
             source,
             keeper,
-            max_realtime=None if args.fast else 1.2,
-            give_up_after=args.give_up_after,
+            SessionOptions(
+                max_realtime=None if args.fast else 1.2, give_up_after=args.give_up_after
+            ),
         )
         loop = asyncio.get_running_loop()
         interrupts = 0
@@ -484,7 +394,7 @@ async def _run_listen(
         if dropped:
             _say(f"{dropped} audio blocks were dropped (the computer could not keep up)")
         if end.meaning is not None and not end.ok:
-            _say(describe_meaning(end.meaning, end.detail))
+            _say(closecodes.describe(end.meaning, end.detail))
             if end.note:
                 _say(end.note)
             if session.request_id:
@@ -710,12 +620,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    secrets = [s for s in (getattr(args, "api_key", None), os.environ.get("DEEPGRAM_API_KEY")) if s]
-    _setup_logging(args.verbose, secrets)
+    setup_logging(
+        args.verbose,
+        (getattr(args, "api_key", None), os.environ.get("DEEPGRAM_API_KEY")),
+        replace=True,
+    )
     if args.command is None:
-        from captioner.app import run_app
+        from captioner.app import AppOptions, run_app
 
-        return run_app(args)
+        return run_app(AppOptions.from_args(args))
     code: int = args.func(args)
     return code
 

@@ -279,7 +279,8 @@ class JournalInfo:
     started: datetime | None
     engine: str
     source: str
-    utterances: int
+    count: int
+    """How many lines (utterances) it holds."""
     finished: bool
     damaged_lines: int = 0
     """Lines that could not be read: a torn last line after a power cut, usually."""
@@ -292,8 +293,8 @@ class JournalInfo:
 
     def describe(self) -> str:
         when = self.started.strftime("%Y-%m-%d %H:%M") if self.started else "unknown start"
-        plural = "" if self.utterances == 1 else "s"
-        return f"{when} · {self.utterances} utterance{plural} · {self.engine} · {self.source}"
+        plural = "" if self.count == 1 else "s"
+        return f"{when} · {self.count} utterance{plural} · {self.engine} · {self.source}"
 
 
 @dataclass(frozen=True)
@@ -348,7 +349,7 @@ def read(path: Path) -> JournalContents:
         started=_datetime(header.get("started")),
         engine=str(header.get("engine") or "unknown engine"),
         source=str(header.get("source") or "unknown source"),
-        utterances=len(utterances),
+        count=len(utterances),
         finished=finished,
         damaged_lines=damaged,
         invalid_lines=invalid,

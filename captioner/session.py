@@ -50,6 +50,13 @@ from captioner.core.messages import (
     UtteranceEnd,
     parse_message,
 )
+from captioner.core.streaming import (
+    GiveUp,
+    KeepaliveAction,
+    KeepaliveSchedule,
+    Pacer,
+    ReconnectPolicy,
+)
 from captioner.core.timeline import (
     ConnectionClock,
     results_on_capture_clock,
@@ -143,6 +150,9 @@ class SessionObserver(Protocol):
 
     def message_received(self, message: ServerMessage) -> None: ...
 
+    def source_changed(self, event: SourceEvent) -> None:
+        """The microphone was lost, came back, or went digitally silent (or sounds again)."""
+
 
 def chunk_dbfs(data: bytes) -> float:
     """Level of a 16-bit chunk in dB below full scale (for meters and silence warnings)."""
@@ -164,16 +174,44 @@ class _Sender:
     opened: float
 
 
+@dataclass(frozen=True, slots=True)
+class SessionOptions:
+    """How a session behaves, apart from what it streams (`StreamSettings`)."""
+
+    keepalive_interval: float = 4.0
+    """A KeepAlive whenever no frame went out for this long (the server closes after 10 s)."""
+    first_audio_within: float = 5.0
+    """A connection that has had no audio this long gets a chunk of silence."""
+    drain_timeout: float = 5.0
+    """How long, after CloseStream, to wait for the last finals."""
+    open_timeout: float = 10.0
+    ping_interval: float | None = 20.0
+    ping_timeout: float | None = 20.0
+    finalize_on_stop: bool = False
+    max_realtime: float | None = 1.2
+    """How fast queued audio may go (the service takes at most 1.25x real time); None: as
+    fast as the socket takes it (files in --fast mode)."""
+    burst_seconds: float | None = None
+    """Audio that may go at once before `max_realtime` applies (None: one chunk)."""
+    reconnect: bool = True
+    give_up_after: float | None = None
+    """How long an outage may last before the session ends with an error (None: never)."""
+    replay_seconds: float = 60.0
+    """How much unconfirmed audio is kept to send again after a drop."""
+    stable_after: float = 30.0
+    """A connection that stayed up this long resets the backoff."""
+    tail_attempts: int = 3
+    """Connections tried for the last audio, once capture has ended, before giving up."""
+
+
 class Session:
     """Stream one audio source until it ends or Stop is asked, reconnecting as needed.
 
     Retryable ends (network drops, 1011, 1001, 429, 5xx, our own ping timeout) lead to a
     new connection after a backoff, with the unacknowledged audio replayed first; ends
-    that retrying cannot fix (400, 401, 402, 403, 404, 1008) stop at once.
-    `give_up_after` bounds how long an outage may last before the session ends with an
-    error (None: never, as a window wants). `max_realtime` bounds how fast queued audio
-    is sent (Deepgram processes at most 1.25x real time); None sends as fast as the
-    socket takes it (files in --fast mode).
+    that retrying cannot fix (400, 401, 402, 403, 404, 1008) stop at once. The rules
+    (when to retry, how fast to replay, when a KeepAlive is due) are `core/streaming`'s;
+    this class runs the tasks that follow them. `SessionOptions` tunes them.
     """
 
     def __init__(
@@ -181,43 +219,28 @@ class Session:
         settings: StreamSettings,
         source: AudioSource,
         observer: SessionObserver,
+        options: SessionOptions | None = None,
         *,
-        keepalive_interval: float = 4.0,
-        first_audio_within: float = 5.0,
-        drain_timeout: float = 5.0,
-        open_timeout: float = 10.0,
-        ping_interval: float | None = 20.0,
-        ping_timeout: float | None = 20.0,
-        finalize_on_stop: bool = False,
-        max_realtime: float | None = 1.2,
-        burst_seconds: float | None = None,
-        reconnect: bool = True,
-        give_up_after: float | None = None,
-        replay_seconds: float = 60.0,
-        stable_after: float = 30.0,
-        tail_attempts: int = 3,
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.source = source
         self.observer = observer
-        self.keepalive_interval = keepalive_interval
-        self.first_audio_within = first_audio_within
-        self.drain_timeout = drain_timeout
-        self.open_timeout = open_timeout
-        self.ping_interval = ping_interval
-        self.ping_timeout = ping_timeout
-        self.finalize_on_stop = finalize_on_stop
-        self.max_realtime = max_realtime
-        self.burst_seconds = (
-            burst_seconds if burst_seconds is not None else settings.chunk_ms / 1000
+        self.options = options = options or SessionOptions()
+        chunk_seconds = settings.chunk_ms / 1000
+        self._policy = ReconnectPolicy(
+            reconnect=options.reconnect,
+            give_up_after=options.give_up_after,
+            stable_after=options.stable_after,
+            tail_attempts=options.tail_attempts,
+            backoff=backoff,
         )
-        self.reconnect = reconnect
-        self.give_up_after = give_up_after
-        self.stable_after = stable_after
-        self.tail_attempts = tail_attempts
-        self.backoff = backoff or Backoff(first=0.25)
+        burst = options.burst_seconds
+        self._pacer = Pacer(options.max_realtime, chunk_seconds if burst is None else burst)
+        self._keepalive_schedule = KeepaliveSchedule(
+            options.keepalive_interval, options.first_audio_within
+        )
         self._now = clock
         self.captions = CaptionModel(language=settings.language)
         self.stats = SessionStats()
@@ -225,7 +248,7 @@ class Session:
         self.last_metadata: Metadata | None = None
         self.connections = 0
         chunk_samples = settings.sample_rate * settings.chunk_ms // 1000
-        self.backlog = AudioBacklog(settings.sample_rate, chunk_samples, replay_seconds)
+        self.backlog = AudioBacklog(settings.sample_rate, chunk_samples, options.replay_seconds)
         self._audio_ready = asyncio.Event()
         self._idle_sender: _Sender | None = None  # the send task, while it waits for audio
         self._stop_requested = asyncio.Event()
@@ -236,13 +259,8 @@ class Session:
         self._capture_sample = 0
         self._last_frame_sent = 0.0
         self._close_stream_sent = False
-        self._connected_at: float | None = None
         self._status = Status(State.IDLE)
         self._next_frame: int | None = None
-        #: when a Results message last arrived: the moment audio was last known to flow
-        self._last_progress: float | None = None
-        self._tail_attempts = 0
-        self.source_problem: str | None = None
         set_listener = getattr(source, "set_listener", None)
         if callable(set_listener):
             set_listener(self._on_source_event)
@@ -302,45 +320,36 @@ class Session:
             self._emit(self.captions.finish())
 
     async def _connect_loop(self) -> SessionEnd:
-        """Connect, stream, and reconnect after retryable ends.
-
-        An outage is measured from the last time audio was known to flow (a Results message
-        arrived), not from the last handshake: a server that accepts every connection and
-        drops it at once is as unreachable as one that refuses them.
-        """
-        outage_since: float | None = None
-        last_end: float | None = None
+        """Connect, stream, and reconnect after retryable ends, as `ReconnectPolicy` says."""
+        policy = self._policy
         while True:
             state = State.CONNECTING if self.connections == 0 else State.RECONNECTING
             self._set_status(state, "connecting" if state is State.CONNECTING else "reconnecting")
+            policy.attempt(finishing=self._capture_done)
             meaning, detail, retry_after = await self._attempt()
             if meaning is None:  # the stream ended as asked, every second of it transcribed
                 return self._conclude_stopped()
             now = self._now()
-            if self._connected_at is not None and now - self._connected_at >= self.stable_after:
-                self.backoff.reset()
-            progress = self._last_progress
-            if progress is not None and (last_end is None or progress > last_end):
-                outage_since = progress
-            elif outage_since is None:
-                outage_since = now
-            last_end = now
-            if not (self.reconnect and meaning.retry):
-                return self._fail(meaning, detail)
+            decision = policy.ended(
+                meaning,
+                now=now,
+                retry_after=retry_after,
+                finishing=self._capture_done,
+                random=random.random(),
+            )
+            if isinstance(decision, GiveUp) and not decision.note:
+                return self._fail(meaning, detail)  # retrying cannot fix this ending
             if self._stop_requested.is_set():
                 # Stop was asked and the server is away: end now, saying what was lost
                 return self._conclude_stopped(interrupted=True)
-            if self.give_up_after is not None and now - outage_since >= self.give_up_after:
-                return self._fail(meaning, detail, self._gave_up(now - outage_since))
-            if self._capture_done and self._tail_attempts >= self.tail_attempts:
-                # the audio ran out, and its end still has no final after a few tries
-                return self._fail(meaning, detail, self._gave_up(now - outage_since))
-            delay = self.backoff.next_delay(random.random(), retry_after)
+            if isinstance(decision, GiveUp):
+                return self._fail(meaning, detail, self._gave_up(policy.outage(now)))
+            delay = decision.delay(now)
             self._set_status(
                 State.RECONNECTING,
-                f"Reconnecting in {delay:.0f} s (attempt {self.backoff.attempt}, audio kept)"
+                f"Reconnecting in {delay:.0f} s (attempt {decision.attempt}, audio kept)"
                 if delay >= 1
-                else f"Reconnecting (attempt {self.backoff.attempt}, audio kept)",
+                else f"Reconnecting (attempt {decision.attempt}, audio kept)",
                 meaning,
                 reason=detail,
             )
@@ -351,15 +360,12 @@ class Session:
 
     async def _attempt(self) -> tuple[Meaning | None, str, float | None]:
         """One connection, from the upgrade to its end; (None, ...) when it ended as asked."""
-        self._connected_at = None
-        if self._capture_done:
-            self._tail_attempts += 1
         try:
             conn = await connect(
                 self.settings,
-                open_timeout=self.open_timeout,
-                ping_interval=self.ping_interval,
-                ping_timeout=self.ping_timeout,
+                open_timeout=self.options.open_timeout,
+                ping_interval=self.options.ping_interval,
+                ping_timeout=self.options.ping_timeout,
             )
         except HandshakeRejected as exc:
             self.request_id = exc.request_id
@@ -369,7 +375,7 @@ class Session:
             return http_meaning(exc.status, said), said, exc.retry_after
         except ConnectFailed as exc:
             return network_meaning(exc.description), exc.description, None
-        self._connected_at = self._now()
+        self._policy.opened(self._now())
         self.connections += 1
         self.request_id = conn.request_id
         if self.connections > 1:
@@ -466,9 +472,10 @@ class Session:
                     raise error
                 if error is None:
                     self._set_status(State.STOPPING, "finishing the last captions")
-                    done, _ = await asyncio.wait({receiver}, timeout=self.drain_timeout)
+                    limit = self.options.drain_timeout
+                    done, _ = await asyncio.wait({receiver}, timeout=limit)
                     if not done:
-                        log.warning("drain limit of %.1f s reached", self.drain_timeout)
+                        log.warning("drain limit of %.1f s reached", limit)
                         conn.abort()
                         return None, False
             ended = await receiver
@@ -546,10 +553,12 @@ class Session:
 
     def _rate_excess(self, sender: _Sender, chunk: AudioChunk) -> float:
         """Seconds of audio by which sending `chunk` now would exceed `max_realtime`."""
-        if self.max_realtime is None:
-            return 0.0
-        allowed = self.burst_seconds + (self._now() - sender.opened) * self.max_realtime
-        return sender.clock.seconds_sent + chunk.n_samples / self.settings.sample_rate - allowed
+        return self._pacer.excess(
+            now=self._now(),
+            opened=sender.opened,
+            seconds_sent=sender.clock.seconds_sent,
+            chunk=chunk.n_samples / self.settings.sample_rate,
+        )
 
     def _note_sent(self, chunk: AudioChunk, clock: ConnectionClock) -> None:
         now = self._now()
@@ -582,13 +591,12 @@ class Session:
             chunk = await self._next_chunk(sender)
             if chunk is None:
                 break
-            excess = self._rate_excess(sender, chunk)
-            if excess > 0:
-                assert self.max_realtime is not None
-                await asyncio.sleep(excess / self.max_realtime)
+            wait = self._pacer.wait(self._rate_excess(sender, chunk))
+            if wait > 0:
+                await asyncio.sleep(wait)
             await conn.send_audio(chunk.data)
             self._note_sent(chunk, clock)
-        if self.finalize_on_stop:
+        if self.options.finalize_on_stop:
             self.captions.note_finalize_sent()
             await conn.send_control("Finalize")
         self._close_stream_sent = True
@@ -596,33 +604,32 @@ class Session:
         self._last_frame_sent = self._now()
 
     async def _keepalive(self, conn: Connection, clock: ConnectionClock) -> None:
-        """A KeepAlive whenever no frame has gone out for `keepalive_interval` seconds.
-
-        KeepAlive alone does not keep a connection that never received audio: if none
-        has gone out `first_audio_within` seconds after opening (paused or muted from
-        the start), one chunk of silence is sent first.
+        """KeepAlive when no frame has gone out for a while; silence on a connection that
+        never had audio (paused or muted from the start), which KeepAlive alone would not
+        hold. `KeepaliveSchedule` decides; this task sleeps until something may be due, not
+        on a fixed tick (each wake-up of an idle process costs CPU; see docs/performance.md).
         """
-        # Sleep until the next moment something could be due, not on a fixed tick: while
-        # audio flows this wakes once per interval instead of four times a second (each
-        # wake-up of an idle process costs CPU; see docs/performance.md).
+        schedule = self._keepalive_schedule
         opened = self._now()
         while not self._close_stream_sent:
-            due = self._last_frame_sent + self.keepalive_interval
-            if clock.samples_sent == 0:
-                due = min(due, opened + self.first_audio_within)
+            due = schedule.due(
+                opened=opened, last_frame=self._last_frame_sent, samples_sent=clock.samples_sent
+            )
             await asyncio.sleep(max(0.0, due - self._now()) + 0.001)
             if self._close_stream_sent:
                 return
-            idle = self._now() - self._last_frame_sent
-            if clock.samples_sent == 0 and (
-                self._now() - opened >= self.first_audio_within or idle >= self.keepalive_interval
-            ):
+            action = schedule.action(
+                now=self._now(),
+                opened=opened,
+                last_frame=self._last_frame_sent,
+                samples_sent=clock.samples_sent,
+            )
+            if action is KeepaliveAction.SILENCE:
                 silence = bytes(self.settings.sample_rate * self.settings.chunk_ms // 1000 * 2)
                 await conn.send_audio(silence)
                 clock.sent(self._capture_sample, len(silence) // 2)
                 self._last_frame_sent = self._now()
-                continue
-            if self._now() - self._last_frame_sent >= self.keepalive_interval:
+            elif action is KeepaliveAction.KEEPALIVE:
                 self._last_frame_sent = self._now()
                 await conn.send_control("KeepAlive")
                 self.stats.keepalives_sent += 1
@@ -651,7 +658,7 @@ class Session:
             rate = self.settings.sample_rate
             # interims (empty ones too, during silence) show how far the server has heard
             self.stats.lag_seconds = max(0.0, self._capture_sample / rate - moved.end)
-            self._last_progress = self._now()
+            self._policy.progress(self._now())
             if message.is_final:
                 # a final can only confirm audio this connection actually sent
                 end = min(message.end, clock.seconds_sent)
@@ -680,13 +687,13 @@ class Session:
 
     def _on_source_event(self, event: SourceEvent) -> None:
         """The audio source lost or regained its device, or went digitally silent."""
-        self.source_problem = None if event.kind in ("restored", "sound") else event.message
         detail = event.message
         if event.kind == "lost":
             detail += " The connection is kept alive meanwhile."
         self._set_status(
             self._status.state, detail, self._status.meaning, reason=self._status.reason
         )
+        self.observer.source_changed(event)
 
     def _emit(self, events: Sequence[CaptionEvent]) -> None:
         if events:

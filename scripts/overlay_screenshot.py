@@ -7,7 +7,7 @@ Run it on a virtual X display:
 The desktop is Debian's own wallpaper (package desktop-base) set on the root window with
 xwallpaper, under the xcompmgr compositing manager, so the overlay's translucency is
 composited by the X server as on a desktop (sudo apt-get install desktop-base xwallpaper
-xcompmgr). A private PulseAudio daemon (tests/support/virtual_mic.py) gets a "Speakers"
+xcompmgr). A private PulseAudio daemon (testkit/virtual_mic.py) gets a "Speakers"
 output; speech played there is captioned by the real window from that output's monitor
 (system audio) through the offline engine, and the screen is grabbed from the X server.
 
@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.virtual_mic import VirtualMic, make_speech_wav  # noqa: E402
+from testkit.virtual_mic import VirtualMic, make_speech_wav  # noqa: E402
 
 WALLPAPERS = Path("/usr/share/desktop-base")
 SPEECH = (
@@ -82,7 +82,8 @@ def main() -> int:
     mic.apply_to_environ()  # before sounddevice is imported: PortAudio must see the server
     speech = make_speech_wav(work / "speech.wav", SPEECH)
 
-    from captioner.app import CaptionerApp, add_app_arguments, run_app
+    from captioner.app import AppOptions, add_app_arguments, run_app
+    from captioner.app.root import CaptionerApp
     from captioner.ui.preferences import PreferencesStore, open_qsettings
 
     store = PreferencesStore(open_qsettings(work / "config"))
@@ -90,7 +91,9 @@ def main() -> int:
     store.save(dataclasses.replace(prefs, overlay_visible=True))
     app_parser = argparse.ArgumentParser()
     add_app_arguments(app_parser)
-    args = app_parser.parse_args(["--start", "--device", "Monitor of Speakers"])
+    args = AppOptions.from_args(
+        app_parser.parse_args(["--start", "--device", "Monitor of Speakers"])
+    )
     out = Path(options.out)
     result: dict[str, object] = {}
 
@@ -144,7 +147,7 @@ async def live_speech(
     app: object, mic: VirtualMic, speech: Path, out: Path, result: dict[str, object]
 ) -> None:
     """Real speech on the speakers, captioned from their monitor by the offline engine."""
-    from captioner.app import CaptionerApp
+    from captioner.app.root import CaptionerApp
     from captioner.session import State
 
     assert isinstance(app, CaptionerApp)
@@ -169,13 +172,13 @@ async def live_speech(
     result["transcript"] = pane.transcript()
     player.kill()
     player.wait()
-    app.stop()
-    await wait_for(lambda: app.session is None, 15, "the session to stop")
+    app.captioning.stop()
+    await wait_for(lambda: app.captioning.session is None, 15, "the session to stop")
 
 
 async def diarized(app: object, work: Path, out: Path) -> None:
     """Two speakers and a gap, as a diarized session delivers them; an outlined overlay."""
-    from captioner.app import CaptionerApp
+    from captioner.app.root import CaptionerApp
     from captioner.core.captions import Committed, LiveChanged, Utterance, format_gap
     from captioner.core.messages import Word
     from captioner.ui.preferences import Theme

@@ -4,7 +4,7 @@ Run it on an X display (a virtual one is fine):
 
     xvfb-run -a -s "-screen 0 1280x800x24" .venv/bin/python scripts/screenshot.py
 
-A private virtual microphone (tests/support/virtual_mic.py: a PulseAudio daemon of its
+A private virtual microphone (testkit/virtual_mic.py: a PulseAudio daemon of its
 own) is started, the window listens to it, espeak-ng speaks into it, and the window is
 grabbed from the X server once a few paragraphs and a live line are on screen. Settings
 go to a temporary folder; the user's own configuration is not touched.
@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.virtual_mic import VirtualMic, make_speech_wav  # noqa: E402
+from testkit.virtual_mic import VirtualMic, make_speech_wav  # noqa: E402
 
 SPEECH = (
     "Good morning everyone, and welcome to the weekly planning meeting. "
@@ -56,11 +56,12 @@ def main() -> int:
     mic.apply_to_environ()  # before sounddevice is imported: PortAudio must see the mic
     speech = make_speech_wav(work / "speech.wav", SPEECH)
 
-    from captioner.app import CaptionerApp, add_app_arguments, run_app
+    from captioner.app import AppOptions, add_app_arguments, run_app
+    from captioner.app.root import CaptionerApp
 
     app_parser = argparse.ArgumentParser()
     add_app_arguments(app_parser)
-    args = app_parser.parse_args(["--start", "--device", "default"])
+    args = AppOptions.from_args(app_parser.parse_args(["--start", "--device", "default"]))
     result: dict[str, object] = {}
 
     def on_ready(app: CaptionerApp) -> None:
@@ -103,7 +104,7 @@ def grab(app: object, out: Path) -> None:
     """The window's pixels as the X server shows them."""
     from PySide6.QtGui import QGuiApplication
 
-    from captioner.app import CaptionerApp
+    from captioner.app.root import CaptionerApp
 
     assert isinstance(app, CaptionerApp)
     window = app.window

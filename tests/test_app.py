@@ -7,7 +7,6 @@ app as it ships: window, bridge, session, transport.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import io
@@ -15,20 +14,20 @@ import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile  # type: ignore[import-untyped]
 from keyring.backends import fail
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from captioner.app import CaptionerApp, display_problem, run_app
+from captioner.app import AppOptions, display_problem, run_app
+from captioner.app.root import CaptionerApp
 from captioner.audio.devices import InputDevice
 from captioner.session import State
 from captioner.ui.preferences import Endpoint, PreferencesStore, open_qsettings
 from captioner.ui.run_state import RunState
-from tests.deepgram_emulator import (
+from testkit import audio_files
+from testkit.deepgram_emulator import (
     DATA0000_REASON,
     NET0001_REASON,
     AfterAudio,
@@ -36,6 +35,7 @@ from tests.deepgram_emulator import (
     DeepgramEmulator,
     Script,
 )
+from testkit.virtual_mic import VirtualMic
 from tests.ui_support import QT_MARKS, app_args, device, run_qasync, wait_until
 
 pytestmark = QT_MARKS
@@ -46,11 +46,7 @@ KEY = "test-key-123"
 @pytest.fixture
 def noise_wav(tmp_path: Path) -> Path:
     """Three seconds of quiet noise at 16 kHz: the emulator makes a word of every slot."""
-    rng = np.random.default_rng(7)
-    samples = (rng.standard_normal(48_000) * 1500).astype(np.int16)
-    path = tmp_path / "noise.wav"
-    soundfile.write(path, samples, 16_000, subtype="PCM_16")
-    return path
+    return audio_files.noise_wav(tmp_path / "noise.wav", 3.0)
 
 
 @pytest.fixture
@@ -63,7 +59,7 @@ def config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def run_window(
     qapp: QApplication,
-    args: argparse.Namespace,
+    args: AppOptions,
     body: Callable[[CaptionerApp], Awaitable[None]],
     *,
     timeout: float = 20.0,
@@ -110,15 +106,15 @@ def test_the_window_stops_retrying_a_server_that_drops_every_stream_and_says_so(
 ) -> None:
     """Every connection is accepted and dropped at once: the window gives up after its limit
     (measured from the last transcript, not the last handshake) and says what happened."""
-    from tests.deepgram_emulator import Accept, Drop
+    from testkit.deepgram_emulator import Accept, Drop
 
     async def body(app: CaptionerApp) -> None:
         script = Script(handshake_hook=lambda record: Accept(timeline=[Drop()]))
         async with DeepgramEmulator(script) as emu:
-            app.args.url = emu.url
-            app.start()
+            app.use_url(emu.url)
+            app.captioning.start()
             await wait_until(lambda: len(emu.connections) >= 2, 10, "reconnects")
-            await wait_until(lambda: app.run_state is RunState.IDLE, 15, "giving up")
+            await wait_until(lambda: app.captioning.run_state is RunState.IDLE, 15, "giving up")
             tries = len(emu.connections)
             await asyncio.sleep(1.5)
             assert len(emu.connections) == tries  # no more attempts
@@ -159,9 +155,8 @@ def test_captions_flow_and_stop_drains(
 ) -> None:
     async def body(app: CaptionerApp) -> None:
         async with DeepgramEmulator(Script(expected_key=KEY)) as emu:
-            app.args.url = emu.url
-            app._show_engine()
-            app.start()
+            app.use_url(emu.url)
+            app.captioning.start()
             status = app.window.status
             pane = app.window.pane
             await wait_until(lambda: status.state is State.LIVE, 5, "Live")
@@ -173,8 +168,10 @@ def test_captions_flow_and_stop_drains(
             assert status.request_label.text().startswith("Request ")
             await wait_until(lambda: pane.paragraph_count >= 1, 5, "a committed line")
             assert pane.transcript().startswith("One two three")
-            app.stop()
-            await wait_until(lambda: app.run_state is RunState.IDLE, 6, "idle after Stop")
+            app.captioning.stop()
+            await wait_until(
+                lambda: app.captioning.run_state is RunState.IDLE, 6, "idle after Stop"
+            )
             assert status.state_label.text() == "● Stopped"
             assert emu.connections[0].control_types[-1] == "CloseStream"
             assert app.errors == []
@@ -219,22 +216,22 @@ def test_close_codes_are_shown_with_their_meaning(
 ) -> None:
     async def body(app: CaptionerApp) -> None:
         async with DeepgramEmulator(script) as emu:
-            app.args.url = emu.url
-            app.start()
+            app.use_url(emu.url)
+            app.captioning.start()
             status = app.window.status
             await wait_until(lambda: status.close_label.isVisible(), 5, f"{label} shown")
             text = status.close_label.text()
             assert text.startswith(f"{label}: {meaning}"), text
             await wait_until(lambda: final in status.state_label.text(), 5, final)
             if final == "Error":  # the end: said once, with what to do
-                await wait_until(lambda: app.run_state is RunState.IDLE, 5, "idle")
+                await wait_until(lambda: app.captioning.run_state is RunState.IDLE, 5, "idle")
                 banner = app.window.banner.message()
                 assert meaning in banner and banner.count(label) == 1
                 assert app.window.banner.action_button.text() == "Open settings"
             else:  # a retry: the session reconnects by itself and keeps the code shown
                 await wait_until(lambda: len(emu.connections) >= 2, 5, "a reconnect")
                 assert status.close_label.text().startswith(f"{label}: {meaning}")
-                assert app.run_state is RunState.RUNNING
+                assert app.captioning.run_state is RunState.RUNNING
             assert app.errors == []
 
     run_window(qapp, app_args("--api-key", key, "--file", str(noise_wav)), body)
@@ -245,11 +242,11 @@ def test_mute_holds_the_connection_with_keepalive(
 ) -> None:
     async def body(app: CaptionerApp) -> None:
         async with DeepgramEmulator(Script(expected_key=KEY, inactivity_timeout=1.0)) as emu:
-            app.args.url = emu.url
-            app.start()
-            await wait_until(lambda: app.run_state is RunState.RUNNING, 5, "running")
+            app.use_url(emu.url)
+            app.captioning.start()
+            await wait_until(lambda: app.captioning.run_state is RunState.RUNNING, 5, "running")
             app.window.mute_action.trigger()
-            assert app.session is not None and app.session.muted
+            assert app.captioning.session is not None and app.captioning.session.muted
             assert app.window.status.source_label.text() == "Muted · noise.wav"
             assert app.window.mute_action.text() == "Unmute"
             await wait_until(
@@ -274,11 +271,11 @@ def test_closing_mid_stream_sends_closestream_and_ends(
 
     async def body(app: CaptionerApp) -> None:
         async with DeepgramEmulator(Script(expected_key=KEY)) as emu:
-            app.args.url = emu.url
-            app.start()
+            app.use_url(emu.url)
+            app.captioning.start()
             await wait_until(lambda: app.window.status.state is State.LIVE, 5, "Live")
             await asyncio.sleep(0.5)
-            source = app.source
+            source = app.captioning.source
             app.request_shutdown()
             app.request_shutdown()
             await asyncio.wait_for(app.finished, 8.0)
@@ -314,7 +311,7 @@ def test_devices_are_listed_remembered_and_preselected(
     async def second(app: CaptionerApp) -> None:
         assert app.window.picker.current_device() == devices[1]  # remembered
         devices.pop(1)  # unplugged
-        await app.refresh_devices()
+        await app.devices.refresh()
         assert app.window.picker.current_device() == devices[0]
         assert "USB Microphone is not connected" in app.window.picker.message_text()
 
@@ -325,8 +322,8 @@ def test_no_device_is_said_and_start_explains(qapp: QApplication, config_dir: Pa
     async def body(app: CaptionerApp) -> None:
         assert "No audio input device found" in app.window.picker.message_text()
         assert app.window.status.source_label.text() == "No input"
-        app.start()
-        await wait_until(lambda: app.run_state is RunState.IDLE, 3, "back to idle")
+        app.captioning.start()
+        await wait_until(lambda: app.captioning.run_state is RunState.IDLE, 3, "back to idle")
         await wait_until(lambda: app.window.banner.message() != "", 3, "the banner")
         assert "No audio input device found" in app.window.banner.message()
 
@@ -337,8 +334,8 @@ def test_settings_are_saved_and_used_next_time(
     qapp: QApplication, qtbot: QtBot, config_dir: Path
 ) -> None:
     async def change(app: CaptionerApp) -> None:
-        dialog = app.open_settings()
-        assert dialog.isVisible() and app.open_settings() is dialog
+        dialog = app.settings.open()
+        assert dialog.isVisible() and app.settings.open() is dialog
         dialog.endpoint_combo.setCurrentIndex(list(Endpoint).index(Endpoint.CUSTOM))
         dialog.url_edit.setText("ws://10.1.2.3:9000/v1/listen")
         dialog.model_edit.setText("nova-2")
@@ -355,7 +352,7 @@ def test_settings_are_saved_and_used_next_time(
 
     async def reopen(app: CaptionerApp) -> None:
         assert app.window.pane.font_size == 18
-        assert app.endpoint_title() == ("Custom URL", "ws://10.1.2.3:9000/v1/listen")
+        assert app.endpoints.title() == ("Custom URL", "ws://10.1.2.3:9000/v1/listen")
 
     run_window(qapp, app_args(), reopen, device_lister=list)
 
@@ -387,10 +384,49 @@ def test_errors_in_slots_and_tasks_are_surfaced(qapp: QApplication, config_dir: 
         async def broken_task() -> None:
             raise ValueError("a task broke")
 
-        app._spawn(broken_task(), "demo")
+        app.tasks.spawn(broken_task(), "demo")
         await wait_until(lambda: len(app.errors) == 2, 2, "the task error")
         assert "RuntimeError: a slot broke" in app.errors[0]
         assert "ValueError: a task broke" in app.errors[1]
         assert "a task broke" in app.window.banner.message()
 
     run_window(qapp, app_args(), body, device_lister=list)
+
+
+# -- the microphone goes away and comes back ------------------------------------------------
+
+
+def test_the_window_says_when_the_microphone_is_lost_and_when_it_is_back(
+    qapp: QApplication,
+    private_virtual_mic: VirtualMic,
+    config_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A real PortAudio input whose audio server dies mid-session, as an unplugged USB
+    microphone does: the banner says it is lost (the connection is kept), then that it is
+    back. The app once gave the source its own listener and the session replaced it, so
+    this banner never showed."""
+    mic = private_virtual_mic
+    for name, value in mic.env.items():
+        monkeypatch.setenv(name, value)  # the rescan at launch re-reads PortAudio's devices
+
+    async def body(app: CaptionerApp) -> None:
+        banner = app.window.banner
+        async with DeepgramEmulator(Script(expected_key=KEY)) as emu:
+            app.use_url(emu.url)
+            app.captioning.start()
+            await wait_until(
+                lambda: bool(emu.connections and emu.connections[0].binary_frames), 15, "audio"
+            )
+            await asyncio.to_thread(mic.stop)
+            await wait_until(lambda: "Microphone lost" in banner.message(), 15, "the loss said")
+            assert banner.kind == "error"
+            await asyncio.to_thread(mic.start)
+            await wait_until(lambda: "Microphone back" in banner.message(), 20, "the return said")
+            assert banner.kind == "info"
+            assert len(emu.connections) == 1  # the connection was held meanwhile
+            app.captioning.stop()
+            await wait_until(lambda: app.captioning.run_state is RunState.IDLE, 10, "stopped")
+        assert app.errors == []
+
+    run_window(qapp, app_args("--api-key", KEY, "--device", "pulse"), body, timeout=60)

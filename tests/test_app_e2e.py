@@ -11,9 +11,9 @@ import pytest
 from keyring.backends import fail
 from PySide6.QtWidgets import QApplication
 
-from captioner.app import CaptionerApp
+from captioner.app.root import CaptionerApp
 from captioner.session import State
-from tests.support.virtual_mic import VirtualMicError, make_speech_wav
+from testkit.virtual_mic import VirtualMicError, make_speech_wav
 from tests.ui_support import QT_MARKS, app_args, run_qasync, wait_until
 
 pytestmark = [*QT_MARKS, pytest.mark.e2e]
@@ -60,7 +60,9 @@ def test_the_window_captions_speech_through_the_offline_engine(
                 "spoken words in the pane",
             )
             seen["early"] = pane.transcript()
-            await wait_until(lambda: app.last_end is not None, 20, "the file to be captioned")
+            await wait_until(
+                lambda: app.captioning.last_end is not None, 20, "the file to be captioned"
+            )
             seen["transcript"] = pane.transcript()
             seen["final_state"] = status.state_label.text()
             assert app.engine.running  # kept for the next Start

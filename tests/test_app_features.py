@@ -28,7 +28,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QFileDialog
 
 from captioner import journal
-from captioner.app import CaptionerApp
+from captioner.app.root import CaptionerApp
 from captioner.core.captions import CaptionEvent, Committed, LiveChanged, Utterance, format_gap
 from captioner.core.exports import SPEAKER_COLOURS
 from captioner.core.messages import Word
@@ -106,7 +106,7 @@ def test_file_export_of_two_speakers_and_a_gap_in_every_format(
     out.mkdir()
 
     async def body(app: CaptionerApp) -> None:
-        assert app.open_export() is None  # nothing yet: said, no empty file
+        assert app.export.open() is None  # nothing yet: said, no empty file
         assert "Nothing to export" in app.window.status.currentMessage()
         feed(app, diarized_meeting())
         pane = app.window.pane
@@ -130,9 +130,9 @@ def test_file_export_of_two_speakers_and_a_gap_in_every_format(
             ("txt", "meeting.txt"),
             ("txt-timestamps", "stamped.txt"),
         ):
-            assert await app.export_to(out / name, fmt)
+            assert await app.export.export_to(out / name, fmt)
         assert "Exported 4 lines" in app.window.status.currentMessage()
-        assert not await app.export_to(out / "missing" / "x.srt", "srt")
+        assert not await app.export.export_to(out / "missing" / "x.srt", "srt")
         assert "Could not export" in app.window.banner.message()
 
     run_window(qapp, app_args(), body, device_lister=list)
@@ -208,7 +208,7 @@ CRASHING_WINDOW = textwrap.dedent(
     asyncio.set_event_loop(loop)
 
     async def main():
-        from captioner.app import CaptionerApp
+        from captioner.app.root import CaptionerApp
         from tests.ui_support import app_args, committed
         app = CaptionerApp(app_args(), keyring_backend=fail.Keyring(), device_lister=list)
         await app.launch()
@@ -266,7 +266,7 @@ def test_a_crash_loses_nothing_shown_and_the_next_launch_restores_it(
 
     async def nothing_to_offer(app: CaptionerApp) -> None:
         await asyncio.sleep(0.3)
-        assert not app.window.restore_bar.isVisible() and app.unfinished == []
+        assert not app.window.restore_bar.isVisible() and app.restore.unfinished == []
 
     run_window(qapp, app_args(), nothing_to_offer, device_lister=list)
 
@@ -302,13 +302,13 @@ def test_the_overlay_keeps_its_place_and_look_across_a_restart(
         assert not overlay.isVisible() and overlay.look.lines == 2
         window.overlay_action.trigger()
         assert overlay.isVisible()
-        dialog = app.open_overlay_settings()
+        dialog = app.overlays.open_settings()
         assert dialog.isVisible()
         dialog.lines_spin.setValue(3)
         assert overlay.look.lines == 3  # previewed at once
         dialog.reject()  # Cancel takes the preview back
         assert overlay.look.lines == 2
-        dialog = app.open_overlay_settings()
+        dialog = app.overlays.open_settings()
         dialog.lines_spin.setValue(4)
         dialog.size_spin.setValue(24)
         dialog.text_colour.set_colour("#ffff00")

@@ -1,4 +1,4 @@
-"""The caption model (PROTOCOL.md §4.7; CONFORMANCE.md E.24-E.36 at the model level)."""
+"""The caption model (docs/protocol.md, "Receiving"): interims, finals, UtteranceEnd."""
 
 from __future__ import annotations
 

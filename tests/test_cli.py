@@ -17,9 +17,9 @@ from pathlib import Path
 import jiwer
 import numpy as np
 import pytest
-import soundfile  # type: ignore[import-untyped]
 
-from tests.deepgram_emulator import (
+from testkit.audio_files import noise_wav
+from testkit.deepgram_emulator import (
     DATA0000_REASON,
     NET0001_REASON,
     Accept,
@@ -28,7 +28,7 @@ from tests.deepgram_emulator import (
     Script,
     counting_words,
 )
-from tests.support.virtual_mic import VirtualMic
+from testkit.virtual_mic import VirtualMic
 
 KEY = "cli-secret-key-0123456789abcdef"
 
@@ -72,12 +72,6 @@ async def captioner(
     out, err = await asyncio.wait_for(proc.communicate(), limit)
     assert proc.returncode is not None
     return Run(proc.returncode, out.decode(), err.decode())
-
-
-def noise_wav(path: Path, seconds: float, rate: int = 16000) -> Path:
-    rng = np.random.default_rng(3)
-    soundfile.write(path, (rng.standard_normal(int(seconds * rate)) * 0.05), rate, "PCM_16")
-    return path
 
 
 def words_of(lines: list[str]) -> list[str]:
@@ -332,7 +326,7 @@ async def test_listen_with_no_key_uses_the_offline_engine_end_to_end(
     virtual_mic: VirtualMic, tmp_path: Path
 ) -> None:
     """No key, no URL: the microphone is captioned by the embedded Whisper engine."""
-    from tests.support.virtual_mic import make_speech_wav
+    from testkit.virtual_mic import make_speech_wav
 
     speech = make_speech_wav(
         tmp_path / "s.wav", "The weather is lovely today. We will walk to the river."

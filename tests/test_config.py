@@ -1,4 +1,4 @@
-"""Stream settings: validation and the /v1/listen URL (CONFORMANCE.md B.10-B.13)."""
+"""Stream settings: validation and the /v1/listen URL (docs/protocol.md, "Connecting")."""
 
 from __future__ import annotations
 

@@ -12,8 +12,8 @@ import time
 
 import numpy as np
 
-from tests.deepgram_emulator import DeepgramEmulator, Script
-from tests.support.virtual_mic import VirtualMic
+from testkit.deepgram_emulator import DeepgramEmulator, Script
+from testkit.virtual_mic import VirtualMic
 from tests.test_cli import KEY, captioner
 
 

@@ -18,7 +18,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError, InvalidStatus
 
-from tests.deepgram_emulator import (
+from testkit.deepgram_emulator import (
     DATA0000_REASON,
     NET0000_REASON,
     NET0001_REASON,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.deepgram_emulator import (
+from testkit.deepgram_emulator import (
     Accept,
     AfterAudio,
     DeepgramEmulator,

@@ -21,7 +21,7 @@ from captioner import journal
 from captioner.core.captions import Utterance, format_gap
 from captioner.core.messages import Word
 from captioner.journal import JournalWriter
-from tests.deepgram_emulator import Accept, DeepgramEmulator, Script, counting_words
+from testkit.deepgram_emulator import Accept, DeepgramEmulator, Script, counting_words
 from tests.test_cli import KEY, Run, captioner, child_env, noise_wav, words_of
 
 # -- the journal file ---------------------------------------------------------------
@@ -45,7 +45,7 @@ def test_append_then_load_round_trip(tmp_path: Path) -> None:
         writer.append(u)
     writer.close()  # as if the process died here
     [info] = journal.find_unfinished(tmp_path)
-    assert info.path == writer.path and info.utterances == 3
+    assert info.path == writer.path and info.count == 3
     assert (info.engine, info.source) == ("Deepgram", "WAV file x.wav")
     assert info.started is not None and not info.finished
     assert journal.load(writer.path) == sample_utterances()
@@ -196,7 +196,7 @@ async def test_kill_9_mid_session_then_restore_prints_every_line(tmp_path: Path)
         printed = await listen_then_kill(tmp_path, emu, lines=3)
     assert len(printed) >= 3 and words_of(printed) == counting_words(len(words_of(printed)))
     [info] = unfinished(tmp_path)
-    assert info.utterances >= len(printed)
+    assert info.count >= len(printed)
 
     listed = await captioner("restore", "--list", env=env_for(tmp_path))
     assert listed.code == 0 and info.id in listed.out and "Deepgram" not in listed.out
@@ -220,10 +220,10 @@ async def test_listen_says_once_that_an_earlier_session_did_not_finish(tmp_path:
     assert run.code == 0, run.err
     notices = [line for line in run.err.splitlines() if "without finishing" in line]
     assert notices == [
-        f"captioner: An earlier session ended without finishing: {info.utterances} "
+        f"captioner: An earlier session ended without finishing: {info.count} "
         "utterances kept. `captioner restore` shows them."
     ]
-    assert info.utterances >= len(printed)
+    assert info.count >= len(printed)
     assert "without finishing" not in run.out
     # the second session finished: only the killed one is left to restore
     assert [i.path for i in unfinished(tmp_path)] == [info.path]
@@ -330,7 +330,7 @@ def check_exports(tmp_path: Path, run: Run) -> None:
     spoken = [w["punctuated_word"] or w["word"] for u in doc["utterances"] for w in u["words"]]
     assert words_of(spoken) == words
     assert all(0 <= w["confidence"] <= 1 for u in doc["utterances"] for w in u["words"])
-    assert doc["engine"] == "custom URL" and doc["source"].endswith(".wav")
+    assert doc["engine"] == "Custom URL" and doc["source"].endswith(".wav")
     assert not list(tmp_path.glob(".*.tmp"))
 
 

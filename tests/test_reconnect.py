@@ -20,8 +20,9 @@ from captioner.audio.sources import WavFileSource
 from captioner.core.backoff import Backoff
 from captioner.core.captions import Committed
 from captioner.core.config import StreamSettings
-from captioner.session import Session, SessionEnd, State
-from tests.deepgram_emulator import (
+from captioner.session import Session, SessionEnd, SessionOptions, State
+from testkit.audio_files import slot_wav
+from testkit.deepgram_emulator import (
     NET0001_REASON,
     Accept,
     AfterAudio,
@@ -36,12 +37,6 @@ from tests.test_session import KEY, Recorder
 
 RATE = 16000
 SLOT = 0.5  # the emulator's word slot at 2 words per second
-
-
-def slot_wav(path: Path, slots: int) -> Path:
-    samples = np.repeat(np.arange(1, slots + 1, dtype=np.int16), int(SLOT * RATE))
-    soundfile.write(path, samples, RATE, subtype="PCM_16")
-    return path
 
 
 def word_for(slot: WordSlot) -> str | None:
@@ -73,8 +68,9 @@ async def run(
 ) -> tuple[SessionEnd, Recorder, Session]:
     rec = Recorder()
     settings = StreamSettings(url=emu.url, api_key=KEY, smart_format=False)
-    kwargs.setdefault("backoff", fast_backoff())
-    session = Session(settings, WavFileSource(wav, pacing=pacing), rec, **kwargs)  # type: ignore[arg-type]
+    backoff = kwargs.pop("backoff", None) or fast_backoff()
+    options = SessionOptions(**kwargs)  # type: ignore[arg-type]
+    session = Session(settings, WavFileSource(wav, pacing=pacing), rec, options, backoff=backoff)  # type: ignore[arg-type]
     end = await asyncio.wait_for(session.run(), 60)
     await emu.wait_idle()
     return end, rec, session

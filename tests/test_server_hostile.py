@@ -24,7 +24,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from captioner.server.app import ListenServer, ServerConfig, control_type, header_safe
 from captioner.server.fake_engine import TestEngine
-from tests.support.server_audio import Received, collect, pcm16, silence, tone
+from testkit.server_audio import Received, collect, pcm16, silence, tone
 
 BASE = "encoding=linear16&sample_rate=16000"
 

@@ -32,7 +32,7 @@ from captioner.server.child import EmbeddedServerError, start_embedded_server
 from captioner.server.fake_engine import TestEngine
 from captioner.server.pipeline import AudioDecodeError, PcmDecoder
 from captioner.server.query import QueryError, parse_query
-from tests.support.server_audio import (
+from testkit.server_audio import (
     RATE,
     Received,
     collect,

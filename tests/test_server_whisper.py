@@ -29,8 +29,7 @@ from websockets.asyncio.client import connect
 
 from captioner.server import cli, models
 from testkit import speech_corpus
-from testkit.stream_metrics import word_error, words_lost
-from tests.support.server_audio import (
+from testkit.server_audio import (
     RATE,
     SENTENCES,
     Received,
@@ -42,6 +41,7 @@ from tests.support.server_audio import (
     speech_track,
     stream,
 )
+from testkit.stream_metrics import word_error, words_lost
 
 pytestmark = pytest.mark.e2e
 

@@ -1,4 +1,4 @@
-"""The session against the scripted Deepgram emulator: CONFORMANCE.md A-F, client side.
+"""The session against the scripted Deepgram emulator: what docs/protocol.md asks of a client.
 
 The audio comes from real WAV files through WavFileSource (a fake at the boundary), and
 the server is a real WebSocket server on 127.0.0.1; nothing of ours is mocked.
@@ -15,14 +15,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile  # type: ignore[import-untyped]
 
 from captioner.audio.sources import WavFileSource
 from captioner.core.captions import CaptionEvent, Committed, LiveChanged
 from captioner.core.config import SettingsError, StreamSettings
 from captioner.core.messages import Metadata, ServerMessage, Unknown
-from captioner.session import Session, SessionEnd, State, Status
-from tests.deepgram_emulator import (
+from captioner.session import Session, SessionEnd, SessionOptions, State, Status
+from testkit.audio_files import noise_wav
+from testkit.deepgram_emulator import (
     NET0001_REASON,
     AfterAudio,
     Close,
@@ -45,6 +45,7 @@ class Recorder:
         self.statuses: list[Status] = []
         self.events: list[CaptionEvent] = []
         self.messages: list[ServerMessage] = []
+        self.source_events: list[object] = []
 
     def status_changed(self, status: Status) -> None:
         self.statuses.append(status)
@@ -54,6 +55,9 @@ class Recorder:
 
     def message_received(self, message: ServerMessage) -> None:
         self.messages.append(message)
+
+    def source_changed(self, event: object) -> None:
+        self.source_events.append(event)
 
     @property
     def states(self) -> list[State]:
@@ -71,11 +75,7 @@ class Recorder:
 
 def write_wav(path: Path, seconds: float, rate: int = 16000, channels: int = 1) -> Path:
     """Quiet noise: not digital silence, so the emulator hears 'speech' in every slot."""
-    rng = np.random.default_rng(7)
-    frames = int(seconds * rate)
-    data = (rng.standard_normal((frames, channels)) * 0.05).astype(np.float32)
-    soundfile.write(path, data, rate, subtype="PCM_16")
-    return path
+    return noise_wav(path, seconds, rate, channels)
 
 
 def settings_for(emu: DeepgramEmulator, **changes: object) -> StreamSettings:
@@ -88,7 +88,7 @@ async def run_session(
     settings: StreamSettings, source: WavFileSource, **kwargs: object
 ) -> tuple[SessionEnd, Recorder, Session]:
     recorder = Recorder()
-    session = Session(settings, source, recorder, **kwargs)  # type: ignore[arg-type]
+    session = Session(settings, source, recorder, SessionOptions(**kwargs))  # type: ignore[arg-type]
     end = await asyncio.wait_for(session.run(), 30)
     return end, recorder, session
 
@@ -272,7 +272,10 @@ async def test_capture_runs_on_while_the_server_reads_nothing(tmp_path: Path) ->
     async with DeepgramEmulator(Script(deaf_after_audio=1.0)) as emu:
         source = WavFileSource(wav, pacing="fast", block_ms=100)
         session = Session(
-            settings_for(emu), source, Recorder(), max_realtime=None, ping_interval=None
+            settings_for(emu),
+            source,
+            Recorder(),
+            SessionOptions(max_realtime=None, ping_interval=None),
         )
         task = asyncio.create_task(session.run())
         try:
@@ -324,7 +327,7 @@ async def test_keepalive_while_paused_then_audio_resumes_on_the_same_connection(
             settings_for(emu),
             WavFileSource(wav, pacing="realtime"),
             recorder,
-            keepalive_interval=0.3,
+            SessionOptions(keepalive_interval=0.3),
         )
         runner = asyncio.create_task(session.run())
         await emu.wait_for(lambda: bool(emu.connections and emu.connections[0].binary_frames), 5)
@@ -353,7 +356,7 @@ async def test_mute_discards_audio_and_keeps_the_connection(tmp_path: Path) -> N
             settings_for(emu),
             WavFileSource(wav, pacing="realtime"),
             Recorder(),
-            keepalive_interval=0.3,
+            SessionOptions(keepalive_interval=0.3),
         )
         runner = asyncio.create_task(session.run())
         await asyncio.sleep(0.8)
@@ -445,7 +448,7 @@ async def test_drain_limit_when_the_server_never_closes(tmp_path: Path) -> None:
         took = time.monotonic() - started
     assert not end.ok and end.exit_code == 5
     assert "not transcribed" in end.note
-    assert len(emu.connections) == 1 + session.tail_attempts  # the stream, then the retries
+    assert len(emu.connections) == 1 + session.options.tail_attempts  # the stream, then the retries
     assert took < 10.0
 
 
@@ -534,8 +537,7 @@ async def test_paused_from_the_start_sends_silence_so_keepalive_counts(tmp_path:
             settings_for(emu),
             WavFileSource(wav, pacing="realtime"),
             Recorder(),
-            keepalive_interval=0.4,
-            first_audio_within=0.5,
+            SessionOptions(keepalive_interval=0.4, first_audio_within=0.5),
         )
         session.pause(True)
         runner = asyncio.create_task(session.run())

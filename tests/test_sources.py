@@ -29,7 +29,7 @@ from captioner.audio.sources import (
     BlockBuffer,
     WavFileSource,
 )
-from tests.support.virtual_mic import VirtualMic
+from testkit.virtual_mic import VirtualMic
 
 
 def block(frame_index: int, frames: int = 320) -> AudioBlock:

@@ -1,6 +1,6 @@
 """System audio: monitors and loopbacks listed, labelled, and captioned like a microphone.
 
-The end-to-end tests use a private PulseAudio daemon (tests/support/virtual_mic.py) with one
+The end-to-end tests use a private PulseAudio daemon (testkit/virtual_mic.py) with one
 more null sink, "captioner_speakers", standing for a computer's speakers: speech played
 into it must be heard on its monitor and nowhere else, and the person's default source
 must stay as it was.
@@ -31,9 +31,9 @@ from captioner.audio.system import (
     with_system_audio,
 )
 from captioner.ui.device_picker import DevicePicker
-from tests.deepgram_emulator import DeepgramEmulator, Script
+from testkit.deepgram_emulator import DeepgramEmulator, Script
+from testkit.virtual_mic import VirtualMic
 from tests.support.fixtures_audio import _started_mic
-from tests.support.virtual_mic import VirtualMic
 from tests.test_cli import KEY
 
 SPEAKERS = "captioner_speakers"

@@ -1,4 +1,6 @@
-"""The caption model: committed lines, the open utterance and the interim (PROTOCOL.md §4.7).
+"""The caption model: committed lines, the open utterance and the interim.
+
+The messages it reads are described in docs/protocol.md ("Receiving").
 
 Deepgram restates the whole current window in every interim and settles windows one
 final at a time; an utterance may span several finals and ends on `speech_final`,

@@ -3,8 +3,8 @@
 Capture devices and files hand us whatever they like: any rate, any channel count, any of the
 common sample types, in blocks whose size has nothing to do with what the server wants. The
 server wants mono 16-bit little-endian PCM at one rate, ideally 20-250 ms per message
-(PROTOCOL.md §3.1), and an empty binary message would end the stream. `Chunker` bridges the
-two: it is pure (no I/O, no clock), so it can be tested exhaustively and run anywhere.
+(docs/protocol.md, "Sending"), and an empty binary message would end the stream. `Chunker`
+bridges the two: it is pure (no I/O, no clock), so it can be tested exhaustively and run anywhere.
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""What an ending means: close codes, handshake statuses and network failures (PROTOCOL.md §5).
+"""What an ending means: close codes, handshake statuses and network failures.
+
+The endings themselves are described in docs/protocol.md ("Endings").
 
 This is the one place that decides what to tell a person and whether to try again;
 the session, the CLI and the window all read it, so nobody decides ad hoc. Exit codes
@@ -18,6 +20,7 @@ __all__ = [
     "EXIT_REFUSED",
     "Meaning",
     "close_meaning",
+    "describe",
     "http_meaning",
     "network_meaning",
     "reason_code",
@@ -45,6 +48,22 @@ class Meaning:
     retry: bool
     exit_code: int
     kind: str
+
+
+def describe(meaning: Meaning, detail: str = "", note: str = "") -> str:
+    """One paragraph a person can act on, the same in the window and the terminal: what
+    happened and its code, what the server said (when it adds anything), `note`, what to do."""
+    parts = [f"{meaning.title} ({meaning.label})."]
+    if meaning.explanation:
+        parts.append(meaning.explanation)
+    detail = detail.strip()
+    if detail and detail not in meaning.explanation and detail not in meaning.label:
+        parts.append(f"The server said: “{detail}”.")
+    if note:
+        parts.append(note)
+    if meaning.action:
+        parts.append(meaning.action)
+    return " ".join(parts)
 
 
 # Production reasons are sentences ending in a dpgr.am link ("... See https://dpgr.am/net0001");

@@ -1,4 +1,6 @@
-"""Stream settings, their validation, and the `/v1/listen` URL they describe (PROTOCOL.md §2).
+"""Stream settings, their validation, and the `/v1/listen` URL they describe.
+
+The query parameters are described in docs/protocol.md ("Connecting").
 
 The server answers a bad combination with a bare HTTP 400 (or, seen from a browser,
 an unexplained 1006), so every rule we know is checked here first and reported
@@ -90,7 +92,7 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class StreamSettings:
-    """Everything that shapes one live stream; defaults follow PROTOCOL.md §2's recommendation.
+    """Everything that shapes one live stream; defaults are the ones docs/protocol.md recommends.
 
     `punctuate` None and `endpointing` None mean "not sent" (the server's default
     applies); `endpointing=False` turns endpointing off.

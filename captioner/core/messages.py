@@ -18,7 +18,6 @@ allows here are refused before parsing.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -214,32 +213,13 @@ def _valid_unicode(text: str) -> str:
     return text
 
 
-def _float(value: Any) -> float | None:
-    """A finite number from a JSON number or a numeric string; None otherwise."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        try:
-            number = float(value)
-        except OverflowError:
-            return None
-    elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            return None
-    else:
-        return None
-    return number if math.isfinite(number) else None
-
-
 def _int(value: Any) -> int | None:
     """A whole number from an int, an integral float or a digit string; None otherwise."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value
-    number = _float(value)
+    number = untrusted.number(value)
     if number is None or not number.is_integer():
         return None
     return int(number)
@@ -294,7 +274,7 @@ def _required_seconds(
 
 
 def _confidence(value: Any) -> float:
-    number = _float(value)
+    number = untrusted.number(value)
     return 0.0 if number is None else min(1.0, max(0.0, number))
 
 
@@ -304,7 +284,7 @@ def _parse_word(value: Any) -> Word | None:
     if not isinstance(value, dict):
         return None
     word = _str(value.get("word"), 200)
-    start, end = _float(value.get("start")), _float(value.get("end"))
+    start, end = untrusted.number(value.get("start")), untrusted.number(value.get("end"))
     if word is None or start is None or end is None:
         # mistyped or missing (a string, null, NaN): this word is unusable, the rest is not
         return None

@@ -24,6 +24,7 @@ __all__ = [
     "clean",
     "forget_secrets",
     "known_secrets",
+    "number",
     "redact",
     "remember_secret",
     "seconds",
@@ -96,30 +97,37 @@ def clean(text: object, limit: int | None = 2000, *, newlines: bool = False) -> 
     return text
 
 
+def number(value: object) -> float | None:
+    """A finite number from a JSON number or a numeric string; None otherwise (booleans,
+    NaN, infinities, integers too large for a float, anything else)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        try:
+            result = float(value)
+        except OverflowError:
+            return None
+    elif isinstance(value, str):
+        try:
+            result = float(value.strip())
+        except ValueError:
+            return None
+    else:
+        return None
+    return result if math.isfinite(result) else None
+
+
 def seconds(value: object, *, allow_negative_one: bool = False) -> float | None:
     """A time in seconds from a server: a finite number in [0, MAX_SECONDS], or None.
 
     JSON numbers and numeric strings are accepted, booleans are not. `allow_negative_one`
     admits -1, which UtteranceEnd uses to say "no word".
     """
-    if isinstance(value, bool):
+    time = number(value)
+    if time is None:
         return None
-    if isinstance(value, int | float):
-        try:
-            number = float(value)
-        except OverflowError:
-            return None
-    elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            return None
-    else:
-        return None
-    if not math.isfinite(number):
-        return None
-    if allow_negative_one and number == -1:
+    if allow_negative_one and time == -1:
         return -1.0
-    if 0.0 <= number <= MAX_SECONDS:
-        return number
+    if 0.0 <= time <= MAX_SECONDS:
+        return time
     return None

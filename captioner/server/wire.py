@@ -1,8 +1,9 @@
 """Build the JSON messages the server sends, in the shapes Deepgram's live API uses.
 
-Key names and nesting follow PROTOCOL.md §4 and the recorded fixtures, so any Deepgram client
-(ours, the official SDKs) parses them unchanged. Times are seconds on the connection's own audio
-clock, rounded to microseconds so that one final's `start + duration` equals the next `start`.
+Key names and nesting follow docs/protocol.md ("Receiving") and the recorded fixtures, so any
+Deepgram client (ours, the official SDKs) parses them unchanged. Times are seconds on the
+connection's own audio clock, rounded to microseconds so that one final's `start + duration`
+equals the next `start`.
 """
 
 from __future__ import annotations

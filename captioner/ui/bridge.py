@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from PySide6.QtCore import QObject, Signal
 
+from captioner.audio.resilient import SourceEvent
 from captioner.core.captions import CaptionEvent
 from captioner.core.messages import ServerMessage
 from captioner.session import Status
@@ -19,7 +20,7 @@ __all__ = ["SessionBridge"]
 
 
 class SessionBridge(QObject):
-    """A `SessionObserver` (the three methods) that re-emits each call as a signal."""
+    """A `SessionObserver` (its four methods) that re-emits each call as a signal."""
 
     status_updated = Signal(object)
     """A `Status`."""
@@ -27,6 +28,8 @@ class SessionBridge(QObject):
     """A list of `CaptionEvent`."""
     message_arrived = Signal(object)
     """A `ServerMessage` the session passed on (not Results: those come as captions)."""
+    source_updated = Signal(object)
+    """A `SourceEvent`: the microphone was lost, came back, or went digitally silent."""
 
     def status_changed(self, status: Status) -> None:
         self.status_updated.emit(status)
@@ -36,3 +39,6 @@ class SessionBridge(QObject):
 
     def message_received(self, message: ServerMessage) -> None:
         self.message_arrived.emit(message)
+
+    def source_changed(self, event: SourceEvent) -> None:
+        self.source_updated.emit(event)

@@ -340,6 +340,25 @@ class PreferencesStore:
 
     def __init__(self, qsettings: QSettings) -> None:
         self.qsettings = qsettings
+        self._current: Preferences | None = None
+
+    @property
+    def current(self) -> Preferences:
+        """The preferences in force: loaded once, then kept as they are changed here."""
+        if self._current is None:
+            self._current = self.load()
+        return self._current
+
+    def update(self, **changes: Any) -> Preferences:
+        """Change some preferences and save them all; returns the preferences now in force."""
+        self._current = dataclasses.replace(self.current, **changes)
+        self.save(self._current)
+        return self._current
+
+    def replace(self, prefs: Preferences) -> None:
+        """Put `prefs` in force (the settings dialog's result) and save them."""
+        self._current = prefs
+        self.save(prefs)
 
     @property
     def config_dir(self) -> Path:

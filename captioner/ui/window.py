@@ -7,7 +7,8 @@ the app runs its ordered shutdown and then lets the window go with `allow_close(
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Callable
+from typing import ClassVar, TypeAlias
 
 from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QPalette
@@ -31,7 +32,10 @@ from captioner.ui.preferences import Theme
 from captioner.ui.run_state import RunState
 from captioner.ui.status_bar import CaptionStatusBar
 
-__all__ = ["MainWindow", "MessageBanner", "RestoreBar", "RunState"]
+__all__ = ["Action", "MainWindow", "MessageBanner", "RestoreBar", "RunState"]
+
+Action: TypeAlias = tuple[str, Callable[[], object]]
+"""A message's one button: its text, and what pressing it does."""
 
 
 def _boxed(name: str, background: str, text: str, border: str) -> str:
@@ -47,8 +51,6 @@ def _boxed(name: str, background: str, text: str, border: str) -> str:
 
 class MessageBanner(QFrame):
     """One message above the captions: what happened, and one thing to do about it."""
-
-    action_triggered = Signal(str)
 
     # (background, text, border): light boxes with dark text, readable in every theme
     _STYLES: ClassVar[dict[str, tuple[str, str, str]]] = {
@@ -74,7 +76,7 @@ class MessageBanner(QFrame):
         layout.addWidget(self.text, 1)
         layout.addWidget(self.action_button)
         layout.addWidget(self.close_button)
-        self._action = ""
+        self._action: Callable[[], object] | None = None
         self._kind = ""
         self.hide()
 
@@ -83,15 +85,13 @@ class MessageBanner(QFrame):
         """The message's kind ("error" or "info") while one is shown, else empty."""
         return "" if self.isHidden() else self._kind
 
-    def show_message(
-        self, text: str, *, kind: str = "error", action: tuple[str, str] | None = None
-    ) -> None:
-        """`action` is (button text, action id); the id comes back in `action_triggered`."""
+    def show_message(self, text: str, *, kind: str = "error", action: Action | None = None) -> None:
+        """`action` is (button text, what it does); pressing it dismisses the message first."""
         self._kind = kind
         self.setStyleSheet(_boxed("messageBanner", *self._STYLES.get(kind, self._STYLES["info"])))
         self.text.setText(text)
         if action is None:
-            self._action = ""
+            self._action = None
             self.action_button.hide()
         else:
             self.action_button.setText(action[0])
@@ -107,7 +107,10 @@ class MessageBanner(QFrame):
         self.hide()
 
     def _on_action_clicked(self) -> None:
-        self.action_triggered.emit(self._action)
+        action = self._action
+        self.dismiss()
+        if action is not None:
+            action()
 
 
 class RestoreBar(QFrame):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .virtual_mic import VirtualMic, VirtualMicError, make_speech_wav, require_tools
+from testkit.virtual_mic import VirtualMic, VirtualMicError, make_speech_wav, require_tools
 
 __all__ = ["private_virtual_mic", "speech_wav", "virtual_mic", "virtual_mic_env"]
 

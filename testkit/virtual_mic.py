@@ -18,10 +18,10 @@ subprocess (what our tests do), or call ``apply_to_environ()`` first thing.
 
 Usable as a script too::
 
-    python -m tests.support.virtual_mic start|stop|status|env|say TEXT|play FILE...
+    python -m testkit.virtual_mic start|stop|status|env|say TEXT|play FILE...
 
 (the script keeps its state in $CAPTIONER_VMIC_DIR, default ``<tmp>/captioner-vmic-<uid>``;
-``eval "$(python -m tests.support.virtual_mic env)"`` points a shell at it).
+``eval "$(python -m testkit.virtual_mic env)"`` points a shell at it).
 """
 
 from __future__ import annotations
@@ -418,7 +418,7 @@ class VirtualMic:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    usage = "usage: python -m tests.support.virtual_mic start|stop|status|env|say TEXT|play FILE..."
+    usage = "usage: python -m testkit.virtual_mic start|stop|status|env|say TEXT|play FILE..."
     if not args:
         print(usage, file=sys.stderr)
         return 2
@@ -438,7 +438,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _print_env(mic)
         elif command in ("say", "play") and rest:
             if not mic.is_running():
-                print("not running: python -m tests.support.virtual_mic start", file=sys.stderr)
+                print("not running: python -m testkit.virtual_mic start", file=sys.stderr)
                 return 1
             if command == "say":
                 mic.say(" ".join(rest))

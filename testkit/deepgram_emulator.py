@@ -1,10 +1,9 @@
 """A scripted emulator of Deepgram's live speech-to-text WebSocket (``/v1/listen``) for tests.
 
 It is a fake at the network boundary: a real WebSocket server on ``127.0.0.1`` (port 0) that
-behaves like ``wss://api.deepgram.com/v1/listen`` as described in ``PROTOCOL.md`` and the
-"Emulator contract" of ``CONFORMANCE.md``. It deliberately imports only the standard library,
-``websockets`` and ``numpy`` (never the ``captioner`` package), so it stays an independent
-check of our client.
+behaves like ``wss://api.deepgram.com/v1/listen`` as ``docs/protocol.md`` describes it. It
+deliberately imports only the standard library, ``websockets`` and ``numpy`` (never the
+``captioner`` package), so it stays an independent check of our client.
 
 Usage::
 

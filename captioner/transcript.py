@@ -1,19 +1,21 @@
-"""The window's transcript: every line it shows, on one timeline, journaled before it is shown.
+"""The transcript: every finished line, on one timeline, journaled before it is shown.
 
-Each Start opens a new session whose times count from zero; the window puts them on one
-timeline (a later session starts where the wall clock says, never before the last line),
-so an export of several sessions keeps them in order. Lines restored from an unfinished
-journal go after what is shown, and a running session moves along behind them.
+The window and `captioner listen` both keep theirs here. In the window, each Start opens a
+new session whose times count from zero; the window puts them on one timeline (a later
+session starts where the wall clock says, never before the last line), so an export of
+several sessions keeps them in order. Lines restored from an unfinished journal go after
+what is shown, and a running session moves along behind them.
 
-The journal is `captioner.journal`'s, as `captioner listen` writes it: one per transcript
-(Clear finishes it and the next line starts another), each line on disk before it reaches
-the screen. A journal that cannot be written is said once and captioning goes on. No Qt.
+The journal is `captioner.journal`'s: one per transcript (Clear finishes it and the next
+line starts another), each line on disk before it reaches the screen. A journal that cannot
+be written is said once (`take_problem`) and captioning goes on: losing the captions would
+be worse. No Qt.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from captioner.core.captions import Utterance
 from captioner.core.exports import shifted
 from captioner.journal import JournalError, JournalWriter
 
-__all__ = ["RESTORE_SPACING", "WindowTranscript"]
+__all__ = ["RESTORE_SPACING", "Transcript"]
 
 log = logging.getLogger(__name__)
 
@@ -30,15 +32,25 @@ RESTORE_SPACING = 1.0
 """Seconds between what was shown and restored lines placed after it."""
 
 
-class WindowTranscript:
-    """The committed lines of the window, journaled, with their export details."""
+class Transcript:
+    """The committed lines, journaled, with their export details.
 
-    def __init__(self, *, journal: bool = True, journal_folder: Path | None = None) -> None:
+    `settings` is what the journal records about how the captions were made.
+    """
+
+    def __init__(
+        self,
+        *,
+        journal: bool = True,
+        journal_folder: Path | None = None,
+        settings: Mapping[str, object] | None = None,
+    ) -> None:
         self.utterances: list[Utterance] = []
         self.journal: JournalWriter | None = None
         self._problem = ""
         self._journaling = journal
         self._journal_folder = journal_folder
+        self._settings = dict(settings) if settings is not None else {"window": True}
         self._journal_failed = False
         self._offset = 0.0
         self._epoch: float | None = None
@@ -109,6 +121,12 @@ class WindowTranscript:
         self._started = None
         self._journal_failed = False
 
+    def abandon(self) -> None:
+        """Close the journal as a crash would leave it: unfinished, for `restore` to find."""
+        journal, self.journal = self.journal, None
+        if journal is not None:
+            journal.abandon()
+
     def finish(self, outcome: str = "finished") -> Path | None:
         """Close the journal cleanly; returns where it was kept (None if there was none)."""
         journal, self.journal = self.journal, None
@@ -123,22 +141,30 @@ class WindowTranscript:
 
     # -- the journal --------------------------------------------------------------------
 
-    def _journal(self, utterance: Utterance) -> None:
+    def open_journal(self) -> bool:
+        """Open the journal now rather than at the first line (so that a folder that cannot
+        be written is said before captioning starts); False if it could not be opened."""
         if not self._journaling or self._journal_failed:
-            return
+            return False
         if self.journal is None:
             try:
                 self.journal = JournalWriter.create(
                     engine=self._engine or "unknown engine",
                     source=self._source or "unknown source",
-                    settings={"window": True},
+                    settings=self._settings,
                     folder=self._journal_folder,
                 )
             except JournalError as exc:
                 self._journal_failed = True
                 text = str(exc)
                 self._say(f"{text[:1].upper()}{text[1:]}: captions will not survive a crash.")
-                return
+                return False
+        return True
+
+    def _journal(self, utterance: Utterance) -> None:
+        if not self.open_journal():
+            return
+        assert self.journal is not None
         try:
             self.journal.append(utterance)
         except OSError as exc:
