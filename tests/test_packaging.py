@@ -23,6 +23,9 @@ from typing import Any
 
 import pytest
 import yaml
+from packaging.markers import Marker
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGING = ROOT / "packaging"
@@ -354,3 +357,48 @@ def test_release_workflow_builds_all_three_on_a_tag() -> None:
     assert "makensis" in steps["windows"]
     assert "packaging/macos/make-dmg" in steps["macos"]
     assert set(jobs["release"]["needs"]) == {"linux", "windows", "macos"}
+
+
+# -- the lock files --------------------------------------------------------------------------
+
+
+def _pinned(lock: Path) -> dict[str, list[tuple[str, str]]]:
+    """name -> [(version, marker)] for every `name==version ; marker` line of a lock file."""
+    pins: dict[str, list[tuple[str, str]]] = {}
+    for line in lock.read_text().splitlines():
+        if not line or line[0] in " #-":
+            continue
+        requirement, _, marker = line.rstrip(" \\").partition(";")
+        name, _, version = requirement.strip().partition("==")
+        pins.setdefault(canonicalize_name(name), []).append((version, marker.strip()))
+    return pins
+
+
+@pytest.mark.parametrize("mode", ["app", "bench", "test"])
+def test_each_lock_pins_every_dependency_it_is_for_with_hashes(mode: str) -> None:
+    """`scripts/bootstrap <mode>` installs requirements/<mode>.lock: a dependency added to
+    pyproject.toml without `scripts/relock` (or a pin that no longer satisfies it) fails here."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = list(project["dependencies"])
+    if mode != "app":
+        wanted += project["optional-dependencies"][mode]
+    lock = ROOT / "requirements" / f"{mode}.lock"
+    pins = _pinned(lock)
+    for text in wanted:
+        requirement = Requirement(text)
+        for python in ("3.11", "3.12", "3.13"):
+            env = {"python_version": python, "python_full_version": f"{python}.0"}
+            if requirement.marker is not None and not requirement.marker.evaluate(env):
+                continue
+            versions = [
+                version
+                for version, marker in pins.get(canonicalize_name(requirement.name), [])
+                if not marker or Marker(marker).evaluate(env)
+            ]
+            assert versions, f"{lock.name}: {requirement.name} (Python {python}) is not pinned"
+            assert all(requirement.specifier.contains(v, prereleases=True) for v in versions), (
+                f"{lock.name}: {requirement.name}=={versions} does not satisfy {requirement}"
+            )
+    assert "--hash=sha256:" in lock.read_text()
