@@ -45,7 +45,7 @@ class Quiet:
 
 
 async def stream(url: str, source_kind: str, seconds: float, wav: Path) -> dict[str, float]:
-    from captioner.cli import build_source
+    from captioner.audio.factory import build_source
     from captioner.core.config import StreamSettings
     from captioner.session import Session
 

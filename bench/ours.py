@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from probe import Probe, now  # noqa: E402
 
-from captioner.cli import build_source  # noqa: E402
+from captioner.audio.factory import build_source  # noqa: E402
 from captioner.core.captions import CaptionEvent, Committed  # noqa: E402
 from captioner.core.config import StreamSettings  # noqa: E402
 from captioner.core.messages import ServerMessage  # noqa: E402

@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import numpy as np  # noqa: E402
 from compare import emulator  # noqa: E402
 
-from captioner.audio import sources  # noqa: E402
+from captioner.audio import sources, wavfile  # noqa: E402
 from captioner.core import chunker  # noqa: E402
 from captioner.core.captions import CaptionEvent  # noqa: E402
 from captioner.core.config import StreamSettings  # noqa: E402
@@ -75,17 +75,17 @@ class TurnTimer:
     def install(self) -> None:
         """Wrap the seams; the wrapped code itself is unchanged."""
         timer = self
-        sleep = sources.WavFileSource._sleep
-        read = sources.WavFileSource.read
+        sleep = wavfile.WavFileSource._sleep
+        read = wavfile.WavFileSource.read
         push = chunker.Chunker.push
         send = client.Connection.send_audio
 
-        async def timed_sleep(self: sources.WavFileSource, delay: float) -> None:
+        async def timed_sleep(self: wavfile.WavFileSource, delay: float) -> None:
             timer.end_turn()
             await sleep(self, delay)
             timer.mark("woke")
 
-        async def timed_read(self: sources.WavFileSource) -> sources.AudioBlock | None:
+        async def timed_read(self: wavfile.WavFileSource) -> sources.AudioBlock | None:
             block = await read(self)
             timer.mark("read")
             return block
@@ -101,8 +101,8 @@ class TurnTimer:
             await send(self, chunk)
             timer.mark("send1")
 
-        sources.WavFileSource._sleep = timed_sleep  # type: ignore[method-assign]
-        sources.WavFileSource.read = timed_read  # type: ignore[method-assign]
+        wavfile.WavFileSource._sleep = timed_sleep  # type: ignore[method-assign]
+        wavfile.WavFileSource.read = timed_read  # type: ignore[method-assign]
         chunker.Chunker.push = timed_push  # type: ignore[method-assign]
         client.Connection.send_audio = timed_send  # type: ignore[method-assign]
 
@@ -124,7 +124,7 @@ class Quiet:
 def time_turns(url: str, wav: Path) -> list[dict[str, float]]:
     timer = TurnTimer()
     timer.install()
-    source = sources.WavFileSource(wav, pacing="realtime", block_ms=100)
+    source = wavfile.WavFileSource(wav, pacing="realtime", block_ms=100)
     session = Session(StreamSettings(url=url, api_key="bench"), source, Quiet())
     asyncio.run(session.run())
     return timer.turns[WARMUP:]

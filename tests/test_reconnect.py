@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import soundfile  # type: ignore[import-untyped]
 
-from captioner.audio.sources import WavFileSource
+from captioner.audio.wavfile import WavFileSource
 from captioner.core.backoff import Backoff
 from captioner.core.captions import Committed
 from captioner.core.config import StreamSettings

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from captioner.audio.sources import WavFileSource
+from captioner.audio.wavfile import WavFileSource
 from captioner.core.captions import CaptionEvent, Committed, LiveChanged
 from captioner.core.config import SettingsError, StreamSettings
 from captioner.core.messages import Metadata, ServerMessage, Unknown

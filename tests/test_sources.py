@@ -27,8 +27,8 @@ from captioner.audio.sources import (
     AudioFileError,
     AudioSource,
     BlockBuffer,
-    WavFileSource,
 )
+from captioner.audio.wavfile import WavFileSource
 from testkit.virtual_mic import VirtualMic
 
 

@@ -21,7 +21,8 @@ from captioner.app.tasks import TaskKeeper
 from captioner.audio.devices import DeviceError
 from captioner.audio.factory import build_source
 from captioner.audio.resilient import SourceEvent
-from captioner.audio.sources import AudioFileError, AudioSource, WavFileSource
+from captioner.audio.sources import AudioFileError, AudioSource
+from captioner.audio.wavfile import WavFileSource
 from captioner.core import closecodes
 from captioner.core.config import SettingsError
 from captioner.session import Session, SessionEnd, SessionOptions, State, Status

@@ -18,7 +18,8 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from captioner.app.options import AppOptions
-from captioner.audio.sources import AudioFileError, WavFileSource
+from captioner.audio.sources import AudioFileError
+from captioner.audio.wavfile import WavFileSource
 from captioner.core.config import StreamSettings
 from captioner.logs import setup_logging
 

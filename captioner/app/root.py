@@ -73,16 +73,24 @@ class CaptionerApp:
         # Closing the window starts the shutdown; Qt must not quit the loop under it.
         qt_app.setQuitOnLastWindowClosed(False)
         self.options = options
+        self._config_dir = config_dir
         self.errors: list[str] = []
         """Unexpected errors surfaced while running (tests assert it stays empty)."""
         self.finished: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._shutdown_deadline = shutdown_deadline
         self._watchdog: threading.Timer | None = None
         self._shutdown_task: asyncio.Task[None] | None = None
-        file = Path(options.file) if options.file else None
+        self._build_services(qt_app, keyring_backend, journal_folder)
+        self._build_features(device_lister, keepalive_interval, give_up_after)
+        self._wire()
 
-        # services
-        self.store = PreferencesStore(open_qsettings(config_dir))
+    def _build_services(
+        self, qt_app: QApplication, keyring_backend: Any, journal_folder: Path | None
+    ) -> None:
+        """What the features share: preferences and keys, the window, the transcript, the
+        engine and where to stream."""
+        options = self.options
+        self.store = PreferencesStore(open_qsettings(self._config_dir))
         given, given_source = options.api_key, KeySource.ARGUMENT
         if not given and os.environ.get("DEEPGRAM_API_KEY"):
             given, given_source = os.environ["DEEPGRAM_API_KEY"], KeySource.ENVIRONMENT
@@ -101,7 +109,14 @@ class CaptionerApp:
         self.engine = OfflineEngine(options.model_dir)
         self.endpoints = EndpointChooser(options.url, self.store, self.keys, self.engine)
 
-        # features
+    def _build_features(
+        self,
+        device_lister: Callable[[], list[InputDevice]] | None,
+        keepalive_interval: float,
+        give_up_after: float,
+    ) -> None:
+        """One controller per feature, each wired to the window signals it serves."""
+        file = Path(self.options.file) if self.options.file else None
         w = self.window
         self.settings = SettingsController(
             w, store=self.store, keys=self.keys, themes=self.themes, notifier=self.notifier
@@ -151,7 +166,6 @@ class CaptionerApp:
             tasks=self.tasks,
         )
         self.overlays = OverlayController(w, self.overlay, store=self.store, notifier=self.notifier)
-        self._wire()
 
     def _wire(self) -> None:
         """What one feature tells another, and the window's requests that are the root's."""

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from captioner.audio.devices import InputDevice, choose_input_device
 from captioner.audio.resilient import ResilientMicrophone
-from captioner.audio.sources import AudioSource, WavFileSource
+from captioner.audio.sources import AudioSource
+from captioner.audio.wavfile import WavFileSource
 
 __all__ = ["build_source", "find_device"]
 

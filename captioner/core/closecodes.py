@@ -125,57 +125,11 @@ def close_meaning(code: int | None, reason: str | None, *, sent_by_client: bool 
         return _meaning(label, *_DATA_0000, retry=False, exit_code=EXIT_REFUSED)
     label = f"{number} {found}" if found else str(number)
     said = f' The server said: "{reason}".' if reason else ""
-    if number == 1000:
-        return Meaning(
-            label,
-            "Stream finished",
-            "The server ended the stream normally." + said,
-            "Nothing to do.",
-            retry=False,
-            exit_code=EXIT_OK,
-            kind="normal",
-        )
-    if number == 1001:
-        return Meaning(
-            label,
-            "The server went away",
-            "The server closed the connection, usually because it is restarting." + said,
-            _RECONNECTING,
-            retry=True,
-            exit_code=EXIT_NETWORK,
-            kind="server",
-        )
-    if number == 1006:
-        return Meaning(
-            label,
-            "Connection lost",
-            "The connection dropped without a goodbye from the server: a network outage, "
-            "a proxy, or the computer sleeping." + said,
-            _RECONNECTING,
-            retry=True,
-            exit_code=EXIT_NETWORK,
-            kind="network",
-        )
-    if number == 1011:
-        return Meaning(
-            label,
-            "Server error",
-            "The server hit an internal error and closed the stream." + said,
-            "If it keeps happening, check status.deepgram.com. " + _RECONNECTING,
-            retry=True,
-            exit_code=EXIT_NETWORK,
-            kind="server",
-        )
-    if number in (1012, 1013):
-        return Meaning(
-            label,
-            "The server is busy or restarting",
-            "The server asked to come back later." + said,
-            _RECONNECTING,
-            retry=True,
-            exit_code=EXIT_NETWORK,
-            kind="server",
-        )
+    known = _CLOSES.get(1012 if number == 1013 else number)
+    if known is not None:
+        title, explanation, action, retry, kind = known
+        exit_code = EXIT_NETWORK if retry else EXIT_OK
+        return Meaning(label, title, explanation + said, action, retry, exit_code, kind)
     return Meaning(
         label,
         f"Connection closed (code {number})",
@@ -186,6 +140,47 @@ def close_meaning(code: int | None, reason: str | None, *, sent_by_client: bool 
         exit_code=EXIT_NETWORK,
         kind="network",
     )
+
+
+# close code -> (title, explanation, action, retry, kind); 1013 reads as 1012
+_CLOSES: dict[int, tuple[str, str, str, bool, str]] = {
+    1000: (
+        "Stream finished",
+        "The server ended the stream normally.",
+        "Nothing to do.",
+        False,
+        "normal",
+    ),
+    1001: (
+        "The server went away",
+        "The server closed the connection, usually because it is restarting.",
+        _RECONNECTING,
+        True,
+        "server",
+    ),
+    1006: (
+        "Connection lost",
+        "The connection dropped without a goodbye from the server: a network outage, "
+        "a proxy, or the computer sleeping.",
+        _RECONNECTING,
+        True,
+        "network",
+    ),
+    1011: (
+        "Server error",
+        "The server hit an internal error and closed the stream.",
+        "If it keeps happening, check status.deepgram.com. " + _RECONNECTING,
+        True,
+        "server",
+    ),
+    1012: (
+        "The server is busy or restarting",
+        "The server asked to come back later.",
+        _RECONNECTING,
+        True,
+        "server",
+    ),
+}
 
 
 def _client_close(code: int | None, reason: str) -> Meaning:

@@ -179,28 +179,8 @@ async def _launch(
     env: Mapping[str, str] | None,
     startup_timeout: float,
 ) -> EmbeddedServer:
-    command = [
-        *_server_command(python),
-        "serve",
-        "--host",
-        host,
-        "--port",
-        "0",
-        "--engine",
-        engine,
-        "--parent-pid",
-        str(os.getpid()),
-    ]
-    if model_dir is not None:
-        command += ["--model-dir", str(Path(model_dir))]
-    if inactivity_timeout is not None:
-        command += ["--inactivity-timeout", str(inactivity_timeout)]
-    command += list(extra_args)
-    child_env = dict(os.environ if env is None else env)
-    child_env.pop(TOKEN_ENV, None)
-    if token is not None:
-        child_env[TOKEN_ENV] = token
-    child_env["PYTHONUNBUFFERED"] = "1"
+    command = _serve_command(python, host, engine, model_dir, inactivity_timeout, extra_args)
+    child_env = _child_env(env, token)
 
     process = await asyncio.create_subprocess_exec(
         *command,
@@ -220,19 +200,7 @@ async def _launch(
     ]
 
     async def fail(message: str) -> EmbeddedServerError:
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-        await process.wait()
-        await _finish_drains(drains)
-        tail = "\n".join(stderr_lines)
-        if process.returncode == EXIT_MODEL_MISSING:
-            message = f"the offline speech model is not installed: {FETCH_HINT}. {message}"
-        return EmbeddedServerError(
-            f"{message}\n--- server stderr ---\n{tail}" if tail else message,
-            returncode=process.returncode,
-            stderr=tail,
-        )
+        return await _failed(process, drains, stderr_lines, message)
 
     try:
         async with asyncio.timeout(startup_timeout):
@@ -259,6 +227,65 @@ async def _launch(
         raise await fail(f"the offline server exited with code {process.returncode}")
     log.info("offline server ready at %s (pid %d)", listen_url, process.pid)
     return EmbeddedServer(process, listen_url, port, host, token, stderr_lines, drains)
+
+
+def _serve_command(
+    python: str | None,
+    host: str,
+    engine: str,
+    model_dir: str | os.PathLike[str] | None,
+    inactivity_timeout: float | None,
+    extra_args: tuple[str, ...],
+) -> list[str]:
+    command = [
+        *_server_command(python),
+        "serve",
+        "--host",
+        host,
+        "--port",
+        "0",
+        "--engine",
+        engine,
+        "--parent-pid",
+        str(os.getpid()),
+    ]
+    if model_dir is not None:
+        command += ["--model-dir", str(Path(model_dir))]
+    if inactivity_timeout is not None:
+        command += ["--inactivity-timeout", str(inactivity_timeout)]
+    return command + list(extra_args)
+
+
+def _child_env(env: Mapping[str, str] | None, token: str | None) -> dict[str, str]:
+    """The child's environment: the token (if any) in its variable, never on its command line."""
+    child_env = dict(os.environ if env is None else env)
+    child_env.pop(TOKEN_ENV, None)
+    if token is not None:
+        child_env[TOKEN_ENV] = token
+    child_env["PYTHONUNBUFFERED"] = "1"
+    return child_env
+
+
+async def _failed(
+    process: asyncio.subprocess.Process,
+    drains: list[asyncio.Task[None]],
+    stderr_lines: collections.deque[str],
+    message: str,
+) -> EmbeddedServerError:
+    """End a child that did not start, and say why, with the end of what it wrote."""
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+    await process.wait()
+    await _finish_drains(drains)
+    tail = "\n".join(stderr_lines)
+    if process.returncode == EXIT_MODEL_MISSING:
+        message = f"the offline speech model is not installed: {FETCH_HINT}. {message}"
+    return EmbeddedServerError(
+        f"{message}\n--- server stderr ---\n{tail}" if tail else message,
+        returncode=process.returncode,
+        stderr=tail,
+    )
 
 
 def _server_command(python: str | None) -> list[str]:

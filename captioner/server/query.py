@@ -132,7 +132,37 @@ def _int(name: str, value: str, low: int, high: int) -> int:
 
 def parse_query(query: str) -> ListenParams:
     """Validate a raw query string; raises `QueryError` naming the first bad parameter."""
-    pairs = parse_qsl(query, keep_blank_values=True)
+    values, extras, keywords, ignored = _collect(parse_qsl(query, keep_blank_values=True))
+    model = values.get("model")
+    if keywords and model is not None and model.lower().startswith("nova-3"):
+        raise QueryError(
+            "keywords", "Keywords are not supported for Nova-3. Please use `keyterm` instead."
+        )
+    language, whisper_language = _language(values)
+    encoding, sample_rate, channels = _audio_format(values)
+    endpointing, utterance_end = _endpoints(values)
+    return ListenParams(
+        model=model,
+        language=language,
+        whisper_language=whisper_language,
+        encoding=encoding,
+        sample_rate=sample_rate,
+        channels=channels,
+        interim_results=_bool("interim_results", values.get("interim_results", "false")),
+        endpointing_ms=endpointing,
+        utterance_end_ms=utterance_end,
+        vad_events=_bool("vad_events", values.get("vad_events", "false")),
+        punctuate=_bool("punctuate", values.get("punctuate", "false")),
+        smart_format=_bool("smart_format", values.get("smart_format", "false")),
+        extra=tuple(extras),
+        ignored=tuple(ignored),
+    )
+
+
+def _collect(
+    pairs: list[tuple[str, str]],
+) -> tuple[dict[str, str], list[tuple[str, str]], bool, list[str]]:
+    """(scalar values, extra pairs, whether keywords were given, names we do not handle)."""
     values: dict[str, str] = {}
     extras: list[tuple[str, str]] = []
     keywords = False
@@ -149,22 +179,22 @@ def parse_query(query: str) -> ListenParams:
             values[key] = value  # repeated scalar keys: the last one wins
             if key not in _HANDLED and key not in ignored:
                 ignored.append(key)
+    return values, extras, keywords, ignored
 
-    model = values.get("model")
-    if keywords and model is not None and model.lower().startswith("nova-3"):
-        raise QueryError(
-            "keywords", "Keywords are not supported for Nova-3. Please use `keyterm` instead."
-        )
 
+def _language(values: dict[str, str]) -> tuple[str, str | None]:
+    """(the language as asked, Whisper's code for it or None for `multi`)."""
     language = values.get("language", "en").strip() or "en"
     if language.lower() == "multi":
-        whisper_language: str | None = None
-    else:
-        primary = language.split("-", 1)[0].lower()
-        if not _BCP47.match(language) or primary not in WHISPER_LANGUAGES:
-            raise _invalid("language", language)
-        whisper_language = primary
+        return language, None
+    primary = language.split("-", 1)[0].lower()
+    if not _BCP47.match(language) or primary not in WHISPER_LANGUAGES:
+        raise _invalid("language", language)
+    return language, primary
 
+
+def _audio_format(values: dict[str, str]) -> tuple[str, int, int]:
+    """(encoding, sample rate, channels): raw linear16 only, declared exactly."""
     encoding = values.get("encoding")
     if encoding is None:
         raise QueryError(
@@ -192,7 +222,11 @@ def parse_query(query: str) -> ListenParams:
             "Unsupported 'multichannel' value of 'true': this server mixes channels down "
             "and transcribes them as one.",
         )
+    return encoding, sample_rate, channels
 
+
+def _endpoints(values: dict[str, str]) -> tuple[int | None, int | None]:
+    """(endpointing in ms or None when off, utterance_end_ms or None)."""
     endpointing_text = values.get("endpointing", "10").strip().lower()
     if endpointing_text == "false":
         endpointing: int | None = None
@@ -200,27 +234,10 @@ def parse_query(query: str) -> ListenParams:
         endpointing = 10
     else:
         endpointing = _int("endpointing", endpointing_text, 0, MAX_ENDPOINTING_MS)
-
     utterance_end: int | None = None
     if "utterance_end_ms" in values:
         raw = values["utterance_end_ms"]
         utterance_end = _int("utterance_end_ms", raw, 0, 10**9)
         if utterance_end < MIN_UTTERANCE_END_MS:
             raise _invalid("utterance_end_ms", raw)
-
-    return ListenParams(
-        model=model,
-        language=language,
-        whisper_language=whisper_language,
-        encoding=encoding,
-        sample_rate=sample_rate,
-        channels=channels,
-        interim_results=_bool("interim_results", values.get("interim_results", "false")),
-        endpointing_ms=endpointing,
-        utterance_end_ms=utterance_end,
-        vad_events=_bool("vad_events", values.get("vad_events", "false")),
-        punctuate=_bool("punctuate", values.get("punctuate", "false")),
-        smart_format=_bool("smart_format", values.get("smart_format", "false")),
-        extra=tuple(extras),
-        ignored=tuple(ignored),
-    )
+    return endpointing, utterance_end

@@ -47,6 +47,7 @@ from captioner.server.engine import (
     Transcript,
     UtteranceEnded,
 )
+from captioner.server.speech_record import SpeechRecord
 from captioner.server.vad import SAMPLE_RATE, FrameVad, Samples, SpeechGate
 from captioner.server.wire import WordOut
 
@@ -171,9 +172,7 @@ class StreamingRecognizer:
         self._origin = 0
         self._total = 0
         self._frames = 0
-        self._probs: list[float] = []  # VAD probability per frame, from frame _probs_origin
-        self._probs_origin = 0
-        self._nothing_there: list[tuple[int, int]] = []  # speech decoded again to no words
+        self._speech = SpeechRecord(self._frame, t)  # what the VAD heard, frame by frame
         # the open phrase
         self._open = False
         self._onset = 0
@@ -237,14 +236,14 @@ class StreamingRecognizer:
         self._closed = True
         self._audio = np.zeros(0, dtype=np.float32)
         self._settled = []
-        self._probs = []
+        self._speech = SpeechRecord(self._frame, self._t)
 
     # ------------------------------------------------------------------ VAD frames
 
     def _step(self, probability: float, events: list[EngineEvent]) -> None:
         index = self._frames
         self._frames += 1
-        self._probs.append(probability)
+        self._speech.append(probability)
         frame_end = (index + 1) * self._frame
         if self._gate.step(probability):
             self._speech_since_decode += self._frame
@@ -387,7 +386,7 @@ class StreamingRecognizer:
         check_to = end if final else end - _samples(self._t.unheard_margin_s)
         pad = _samples(0.1)
         for _ in range(4):
-            run = self._unheard(words, max(self._settled_end, start), check_to)
+            run = self._speech.unheard(words, max(self._settled_end, start), check_to)
             if run is None:
                 break
             low, high = run
@@ -403,50 +402,9 @@ class StreamingRecognizer:
                 max(low - pad, start, known_end), min(high + pad, end), final=final, before=before
             )
             if not found:
-                self._nothing_there.append((low, high))
+                self._speech.found_empty(low, high)
             words = before + found + after
         return words
-
-    def _unheard(self, words: Sequence[WordOut], start: int, end: int) -> tuple[int, int] | None:
-        """The first stretch holding at least `unheard_s` of speech frames in [start, end)
-        that lie more than `word_slack_s` from every word (and were not already found empty),
-        if any; dips of up to 0.2 s between them belong to the stretch."""
-        first = max(start // self._frame, self._probs_origin)
-        last = min(end // self._frame, self._probs_origin + len(self._probs))
-        need = max(1, round(self._t.unheard_s * SAMPLE_RATE / self._frame))
-        if last - first < need:
-            return None
-        probs = np.asarray(self._probs[first - self._probs_origin : last - self._probs_origin])
-        speech = probs >= self._t.vad_on
-        slack = self._t.word_slack_s * SAMPLE_RATE / self._frame
-        spans = [(w.start * SAMPLE_RATE, w.end * SAMPLE_RATE) for w in words]
-        for a, b in spans:
-            low = max(0, int(a / self._frame - slack) - first)
-            high = min(len(speech), int(np.ceil(b / self._frame + slack)) - first)
-            if high > low:
-                speech[low:high] = False
-        for a, b in self._nothing_there:
-            low = max(0, a // self._frame - first)
-            high = min(len(speech), -(-b // self._frame) - first)
-            if high > low:
-                speech[low:high] = False
-        # stretches of unheard speech, bridging the short dips between words
-        bridge = round(0.2 * SAMPLE_RATE / self._frame)
-        index, count = 0, len(speech)
-        while index < count:
-            if not speech[index]:
-                index += 1
-                continue
-            low = high = index
-            frames = 0
-            while index < count and index - high <= bridge:
-                if speech[index]:
-                    high = index
-                    frames += 1
-                index += 1
-            if frames >= need:
-                return (first + low) * self._frame, (first + high + 1) * self._frame
-        return None
 
     def _decode(
         self, start: int, end: int, *, final: bool, before: Sequence[WordOut] | None = None
@@ -481,24 +439,10 @@ class StreamingRecognizer:
         for w in drop_stutters(hypothesis.words):
             begin = min(max(w.start + offset, low), high)
             finish = min(max(w.end + offset, begin), high)
-            if self._heard(begin, finish):
+            if self._speech.heard(begin, finish):
                 placed.append(replace(w, start=begin, end=finish))
                 low = begin
         return tuple(placed)
-
-    def _heard(self, start: float, end: float) -> bool:
-        """Whether the VAD heard any speech within `word_slack_s` of a word: a word on
-        nothing but silence or noise is one the decoder invented."""
-        slack = self._t.word_slack_s
-        first = max(int((start - slack) * SAMPLE_RATE) // self._frame, self._probs_origin)
-        last = min(
-            int(np.ceil((end + slack) * SAMPLE_RATE / self._frame)),
-            self._probs_origin + len(self._probs),
-        )
-        if last <= first:
-            return True  # no VAD record of that audio: nothing to judge by
-        window = self._probs[first - self._probs_origin : last - self._probs_origin]
-        return max(window) >= self._t.vad_off
 
     # ------------------------------------------------------------------ silence
 
@@ -568,8 +512,4 @@ class StreamingRecognizer:
         if keep - self._origin >= SAMPLE_RATE:
             self._audio = self._audio[keep - self._origin :].copy()
             self._origin = keep
-        self._nothing_there = [(a, b) for a, b in self._nothing_there if b > self._origin]
-        keep_frame = self._origin // self._frame
-        if keep_frame - self._probs_origin >= 100:
-            del self._probs[: keep_frame - self._probs_origin]
-            self._probs_origin = keep_frame
+        self._speech.forget_before(self._origin)

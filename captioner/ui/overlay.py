@@ -20,7 +20,7 @@ the overlay may be covered and cannot restore its position: `always_on_top_probl
 from __future__ import annotations
 
 import collections
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from PySide6.QtCore import (
@@ -110,6 +110,78 @@ class OverlayLine:
 _BREAK = _Word("", "break")
 
 
+class _OverlayText:
+    """The captions the overlay may show: the last committed lines and each channel's live
+    text. No Qt: what to show, not how."""
+
+    def __init__(self) -> None:
+        self.committed: collections.deque[Utterance] = collections.deque(maxlen=KEPT_UTTERANCES)
+        self.live: dict[int, tuple[str, str]] = {}
+
+    def apply(self, events: Sequence[CaptionEvent]) -> bool:
+        """Fold caption events in; whether anything shown changed."""
+        changed = False
+        for event in events:
+            if isinstance(event, Committed):
+                self.committed.append(event.utterance)
+                changed = True
+            elif isinstance(event, LiveChanged):
+                now = (event.final_text, event.interim_text)
+                if self.live.get(event.channel, ("", "")) == now:
+                    continue
+                if event.final_text or event.interim_text:
+                    self.live[event.channel] = now
+                else:
+                    self.live.pop(event.channel, None)
+                changed = True
+        return changed
+
+    def clear(self) -> None:
+        self.committed.clear()
+        self.live.clear()
+
+    def words(self) -> list[_Word]:
+        words: list[_Word] = []
+        speaker: int | None = None
+        for utterance in self.committed:
+            if utterance.gap:
+                words += [_BREAK, *(_Word(w, "gap") for w in utterance.text.split()), _BREAK]
+                speaker = None
+                continue
+            if utterance.speaker is not None and utterance.speaker != speaker:
+                words += [
+                    _BREAK,
+                    _Word(f"{speaker_label(utterance.speaker)}:", "label", utterance.speaker),
+                ]
+            speaker = utterance.speaker
+            words += [_Word(w, "final") for w in utterance.text.split()]
+        for _channel, (final, interim) in sorted(self.live.items()):
+            words += [_Word(w, "final") for w in final.split()]
+            words += [_Word(w, "interim") for w in interim.split()]
+        return words
+
+
+def wrap_words(
+    words: Sequence[_Word], advance: Callable[[_Word], float], space: float, room: float
+) -> list[OverlayLine]:
+    """Words into lines no wider than `room`: a break word starts a new line."""
+    lines: list[list[_Word]] = [[]]
+    used = 0.0
+    for word in words:
+        if word.kind == "break":
+            if lines[-1]:
+                lines.append([])
+                used = 0.0
+            continue
+        width = advance(word)
+        if lines[-1] and used + space + width > room:
+            lines.append([])
+            used = 0.0
+        used += (space if lines[-1] else 0.0) + width
+        lines[-1].append(word)
+    return [OverlayLine(tuple((w.text, w.kind, w.speaker) for w in line)) for line in lines if line]
+
+
 class CaptionOverlay(QWidget):
     """Subtitles on top of everything. Fed caption events like the pane; painted by hand."""
 
@@ -140,8 +212,7 @@ class CaptionOverlay(QWidget):
         self._look = OverlayLook()
         self._font = QFont()
         self._label_font = QFont()
-        self._committed: collections.deque[Utterance] = collections.deque(maxlen=KEPT_UTTERANCES)
-        self._live: dict[int, tuple[str, str]] = {}
+        self._text = _OverlayText()
         self._opacity = 1.0
         self._last_line_only = False
         self._preview = False
@@ -284,28 +355,12 @@ class CaptionOverlay(QWidget):
 
     def apply(self, events: Sequence[CaptionEvent]) -> None:
         """Fold caption events in; the newest lines show and the silence clock restarts."""
-        changed = False
-        for event in events:
-            if isinstance(event, Committed):
-                self._committed.append(event.utterance)
-                changed = True
-            elif isinstance(event, LiveChanged):
-                now = (event.final_text, event.interim_text)
-                if self._live.get(event.channel, ("", "")) == now:
-                    continue
-                if event.final_text or event.interim_text:
-                    self._live[event.channel] = now
-                else:
-                    self._live.pop(event.channel, None)
-                changed = True
-        if not changed:
-            return
-        self._wake()
-        self._changed()
+        if self._text.apply(events):
+            self._wake()
+            self._changed()
 
     def clear(self) -> None:
-        self._committed.clear()
-        self._live.clear()
+        self._text.clear()
         self._silence.stop()
         self._fade.stop()
         self._opacity = 1.0
@@ -367,8 +422,7 @@ class CaptionOverlay(QWidget):
 
     def _forget_shown(self) -> None:
         """Silence cleared the screen: what was shown goes; new words start afresh."""
-        self._committed.clear()
-        self._live.clear()
+        self._text.clear()
         self._opacity = 1.0
         self._changed()
 
@@ -379,58 +433,23 @@ class CaptionOverlay(QWidget):
 
     # -- layout ---------------------------------------------------------------------------
 
-    def _words(self) -> list[_Word]:
-        words: list[_Word] = []
-        speaker: int | None = None
-        for utterance in self._committed:
-            if utterance.gap:
-                words += [_BREAK, *(_Word(w, "gap") for w in utterance.text.split()), _BREAK]
-                speaker = None
-                continue
-            if utterance.speaker is not None and utterance.speaker != speaker:
-                words += [
-                    _BREAK,
-                    _Word(f"{speaker_label(utterance.speaker)}:", "label", utterance.speaker),
-                ]
-            speaker = utterance.speaker
-            words += [_Word(w, "final") for w in utterance.text.split()]
-        for _channel, (final, interim) in sorted(self._live.items()):
-            words += [_Word(w, "final") for w in final.split()]
-            words += [_Word(w, "interim") for w in interim.split()]
-        return words
-
     def _layout(self) -> list[OverlayLine]:
         width = self.width()
         key = (self._version, width)
         if self._layout_cache is not None and self._layout_cache[0] == key:
             return self._layout_cache[1]
-        words = self._words()
+        words = self._text.words()
         hinting = self._hint.isActive() or (self._hover and not self.click_through)
         if not words and (self._preview or hinting):
             words = [_Word(w, "placeholder") for w in PLACEHOLDER.split(" ")]
         metrics = QFontMetricsF(self._font)
         label_metrics = QFontMetricsF(self._label_font)
-        space = metrics.horizontalAdvance(" ")
+
+        def advance(word: _Word) -> float:
+            return (label_metrics if word.kind == "label" else metrics).horizontalAdvance(word.text)
+
         room = width - 2 * self._padding()[0]
-        lines: list[list[_Word]] = [[]]
-        used = 0.0
-        for word in words:
-            if word.kind == "break":
-                if lines[-1]:
-                    lines.append([])
-                    used = 0.0
-                continue
-            advance = (label_metrics if word.kind == "label" else metrics).horizontalAdvance(
-                word.text
-            )
-            if lines[-1] and used + space + advance > room:
-                lines.append([])
-                used = 0.0
-            used += (space if lines[-1] else 0.0) + advance
-            lines[-1].append(word)
-        result = [
-            OverlayLine(tuple((w.text, w.kind, w.speaker) for w in line)) for line in lines if line
-        ]
+        result = wrap_words(words, advance, metrics.horizontalAdvance(" "), room)
         self._layout_cache = (key, result)
         return result
 
