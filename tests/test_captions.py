@@ -11,12 +11,14 @@ from hypothesis import strategies as st
 from captioner.core.captions import (
     TIME_EPSILON,
     CaptionEvent,
-    CaptionModel,
     Committed,
     LiveChanged,
     Utterance,
     format_gap,
     separator_for,
+)
+from captioner.core.captions import (
+    CaptionModel as _Model,
 )
 from captioner.core.messages import Results, UtteranceEnd, Word, parse_message
 from tests.fixtures import load_fixture
@@ -80,6 +82,37 @@ def make_results(
 
 def interim(text: str, start: float, duration: float, channel: int = 0) -> Results:
     return make_results(text, start, duration, final=False, channel=channel, channels=2)
+
+
+class CaptionModel:
+    """The model under test, and every line it committed, in commit order (the model keeps
+    none itself: its events are the record)."""
+
+    def __init__(self, offset: float = 0.0, language: str | None = None) -> None:
+        self.model = _Model(offset, language)
+        self.committed: list[Utterance] = []
+
+    def _keep(self, events: list[CaptionEvent]) -> list[CaptionEvent]:
+        self.committed += [e.utterance for e in events if isinstance(e, Committed)]
+        return events
+
+    def on_results(self, results: Results) -> list[CaptionEvent]:
+        return self._keep(self.model.on_results(results))
+
+    def on_utterance_end(self, message: UtteranceEnd) -> list[CaptionEvent]:
+        return self._keep(self.model.on_utterance_end(message))
+
+    def finish(self) -> list[CaptionEvent]:
+        return self._keep(self.model.finish())
+
+    def add_gap(self, start: float, end: float, channel: int = 0) -> list[CaptionEvent]:
+        return self._keep(self.model.add_gap(start, end, channel))
+
+    def set_offset(self, offset: float) -> list[CaptionEvent]:
+        return self._keep(self.model.set_offset(offset))
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.model, name)
 
 
 def texts(model: CaptionModel) -> list[str]:

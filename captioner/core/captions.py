@@ -240,7 +240,6 @@ class CaptionModel:
     def __init__(self, offset: float = 0.0, language: str | None = None) -> None:
         self.offset = _finite(offset)
         self.language = language
-        self.committed: list[Utterance] = []
         self._separator = separator_for(language)
         self._channels: dict[int, ChannelCaptions] = {}
         self._finalize_requests = 0
@@ -364,7 +363,6 @@ class CaptionModel:
 
     def _commit(self, utterance: Utterance | None, events: list[CaptionEvent]) -> None:
         if utterance is not None:
-            self.committed.append(utterance)
             events.append(Committed(utterance))
 
 
