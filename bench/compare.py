@@ -711,8 +711,8 @@ def main() -> int:
         )
 
     def window_part() -> None:
-        if not (ROOT / "captioner" / "app.py").exists() or not (BENCH / "ui.py").exists():
-            raise RuntimeError("captioner/app.py or bench/ui.py is missing")
+        if not (ROOT / "captioner" / "app" / "root.py").exists() or not (BENCH / "ui.py").exists():
+            raise RuntimeError("captioner/app/root.py or bench/ui.py is missing")
         for measure, value in scenario_window(logdir):
             rows.append(Row("Window (bench/ui.py --quick)", measure, value, "—", note=NO_WINDOW))
 
