@@ -49,6 +49,7 @@ from websockets.typing import Subprotocol
 
 from captioner.server import wire
 from captioner.server.engine import Engine
+from captioner.server.heap import HeapReleaser
 from captioner.server.pipeline import AudioDecodeError, ListenPipeline
 from captioner.server.query import ListenParams, QueryError, parse_query
 
@@ -180,6 +181,7 @@ class ListenServer:
         self.executor = executor or concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="captioner-decoder"
         )
+        self.heap = HeapReleaser()
         self._server: Server | None = None
         self._handshakes: dict[ServerConnection, _Handshake] = {}
         self.sessions: set[_Session] = set()
@@ -483,7 +485,14 @@ class _Session:
 
     async def _run(self, function: Callable[..., _T], *args: Any) -> _T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.server.executor, function, *args)
+        return await loop.run_in_executor(self.server.executor, self._work, function, *args)
+
+    def _work(self, function: Callable[..., _T], *args: Any) -> _T:
+        """On the decoder thread: the work, then (now and then) freed memory back to the OS."""
+        try:
+            return function(*args)
+        finally:
+            self.server.heap.after_work()
 
     async def _send(self, messages: list[wire.JSON]) -> None:
         async with self._send_lock:
