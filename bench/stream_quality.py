@@ -3,6 +3,7 @@
     .venv/bin/python bench/stream_quality.py                 # every recording and variant
     .venv/bin/python bench/stream_quality.py --quick         # clean and noisy sonnet only
     .venv/bin/python bench/stream_quality.py --simulate      # in-process, no real-time waits
+    .venv/bin/python bench/stream_quality.py --simulate --exact   # same decisions every run
     .venv/bin/python bench/stream_quality.py --invented      # 60 s of noise, music, silence
     .venv/bin/python bench/stream_quality.py --long 60       # server memory over 60 minutes
 
@@ -23,7 +24,10 @@ replaced per final word (0.15), server CPU seconds per audio second (0.6) and pe
 `--simulate` runs the engine in this process on a simulated clock: audio arrives at its pace,
 and a single decoder thread takes what has arrived, as the server does, each step costing its
 measured time. It is much faster than the real run and close to it on an idle machine; use it
-to compare tunings, and the real run for figures.
+to compare tunings, and the real run for figures. Its decisions still depend on how long each
+decode took (a slow step gathers more audio for the next), so two runs differ by a point or two
+of WER on a recording; `--exact` feeds one chunk per step, which makes the WER repeatable: use
+it to tell a real improvement from that noise.
 """
 
 from __future__ import annotations
@@ -123,9 +127,13 @@ class Run:
     audio_seconds: float
 
 
-def simulate(audio: np.ndarray, pace: float, engine: Any) -> Run:
+def simulate(audio: np.ndarray, pace: float, engine: Any, *, exact: bool = False) -> Run:
     """The server's processor on a simulated clock: chunks arrive at `pace`; one decoder thread
-    takes everything that has arrived (up to 5 s), and its results leave when it finishes."""
+    takes everything that has arrived (up to 5 s), and its results leave when it finishes.
+
+    `exact`: the decoder thread takes one chunk at a time, as on a machine that keeps up, so
+    the recogniser's decisions (and the WER) are the same on every run and every machine;
+    latencies still count the measured decode times."""
     from captioner.server.pipeline import ListenPipeline
     from captioner.server.query import parse_query
 
@@ -136,7 +144,7 @@ def simulate(audio: np.ndarray, pace: float, engine: Any) -> Run:
     arrived = [(i + 1) * step for i in range(len(chunks))]
     out: list[tuple[float, Message]] = []
     free, index, cpu = 0.0, 0, 0.0
-    batch_limit = 5 * RATE * 2
+    batch_limit = CHUNK_BYTES if exact else 5 * RATE * 2
     while index < len(chunks):
         now = max(free, arrived[index])
         end, size = index, 0
@@ -337,6 +345,9 @@ def main() -> None:
     parser.add_argument("--conditions", default=",".join(CONDITIONS))
     parser.add_argument("--quick", action="store_true", help="sonnet, clean and noisy")
     parser.add_argument("--simulate", action="store_true", help="in-process, simulated clock")
+    parser.add_argument(
+        "--exact", action="store_true", help="with --simulate: one chunk per step, repeatable"
+    )
     parser.add_argument("--show", action="store_true", help="print each transcript")
     parser.add_argument("--invented", action="store_true", help="only: noise, music, silence")
     parser.add_argument("--long", type=float, metavar="MINUTES", help="only: memory over time")
@@ -394,6 +405,7 @@ def main() -> None:
             engine=engine,
             out=lambda line: print(line, flush=True),
             show=args.show,
+            exact=args.exact,
         )
     finally:
         if server is not None:
@@ -408,6 +420,7 @@ def measure(
     engine: Any = None,
     out: Any = print,
     show: bool = False,
+    exact: bool = False,
 ) -> tuple[list[str], str]:
     """Stream every recording in every condition (through `server`, or `engine` in-process);
     emit each table row through `out` as it is measured; return the rows and the summary."""
@@ -421,7 +434,7 @@ def measure(
             audio, pace = condition_audio(speech, condition)
             batch = ceiling.transcribe(audio, speech.text)
             if engine is not None:
-                run = simulate(audio, pace, engine)
+                run = simulate(audio, pace, engine, exact=exact)
             else:
                 assert server is not None
                 run = asyncio.run(stream(server.url, audio, pace, server.process.pid))
