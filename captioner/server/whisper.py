@@ -4,16 +4,17 @@ We call the CTranslate2 model directly instead of `WhisperModel.transcribe()` be
 always encodes a 30-second window: for a 3-second utterance that is ten times the encoder work,
 and interims re-decode the open utterance every second. Encoding a shorter window is much
 cheaper, but Whisper was trained on 30-second windows and hallucinates (repeats itself) when the
-speech fills the window, so the window is padded to at least 10 s and 1.5x the clip. On espeak-ng
-speech that measured as accurate as the full window at about a third of the cost.
+speech fills the window, so the window is padded to at least 10 s and 1.5x the clip. On
+recordings of people (`bench/stream_quality.py --simulate`), full 30-second windows for every
+decode were no more accurate and cost twice the CPU (0.9-1.2 s per audio second).
 
-Finals: beam 5, word timings and confidences from CTranslate2's cross-attention alignment (the
-mechanism behind faster-whisper's `word_timestamps=True`); confidence is the mean probability of
-the word's tokens. Interims: greedy (beam 1), a window of at least 6 s, and no alignment pass
-(words share the speech stretch in proportion to their length); together that keeps the
-once-a-second re-decoding of the open utterance within the CPU budget of a 2-core machine.
-Nothing is carried between decodes (no `condition_on_previous_text`), so one misheard utterance
-cannot derail the next.
+Finals (endpoints, Finalize): beam 5. Agreement decodes, every half second of open speech:
+greedy (beam 1) with a window of at least 6 s, which keeps the re-decoding of the open phrase
+within the CPU budget of a 2-core machine. Every decode reads word timings and confidences from
+CTranslate2's cross-attention alignment (the mechanism behind faster-whisper's
+`word_timestamps=True`); confidence is the mean probability of the word's tokens. The caller
+passes the settled text: the words inside the clip as a forced prefix, older ones as Whisper's
+previous-text prompt (see `streaming.py`).
 """
 
 from __future__ import annotations
