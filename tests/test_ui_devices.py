@@ -140,3 +140,13 @@ def test_digital_silence_is_called_out() -> None:
     feed(hints, [SILENCE_DBFS] * 50)
     hints.reset()
     assert hints.update(-20.0, 100.0) is LevelHint.NONE
+
+
+def test_silence_after_sound_is_a_pause_and_sound_clears_the_hint_at_once() -> None:
+    # a device that sends exact zeros between phrases (a gate, a noise suppressor)
+    talk = [-25.0] * 20 + [SILENCE_DBFS] * 100  # 2 s of speech, then 10 s of zeros
+    assert feed(LevelHints(), talk) is LevelHint.NONE
+    hints = LevelHints()
+    assert feed(hints, [SILENCE_DBFS] * 50) is LevelHint.ONLY_SILENCE
+    assert hints.update(-30.0, 5.1) is LevelHint.NONE  # the very first sound clears it
+    assert hints.update(SILENCE_DBFS, 20.0) is LevelHint.NONE

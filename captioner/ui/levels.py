@@ -3,7 +3,8 @@
 The session reports the level of the newest audio block in dBFS. One block says little:
 speech has pauses, so "too quiet" is judged on the loudest block of the last few
 seconds, and "too loud" on a short recent window. Digital silence (every sample zero)
-is what a muted or disconnected device delivers, and gets its own hint.
+from the start is what a muted or disconnected device delivers, and gets its own hint; once
+the device has delivered any sound, zeros are a pause, not a fault.
 """
 
 from __future__ import annotations
@@ -68,11 +69,15 @@ class LevelHints:
         assert self._first_at is not None
         if self._last_loud_at is not None and now - self._last_loud_at <= self.loud_seconds:
             return LevelHint.TOO_LOUD
-        last_sound = self._last_sound_at if self._last_sound_at is not None else self._first_at
-        if now - last_sound >= self.silence_seconds:
+        if self._last_sound_at is None and now - self._first_at >= self.silence_seconds:
+            # only a device that has delivered nothing but zeros since the start: many
+            # microphones (and noise suppressors) deliver exact zeros whenever speech pauses
             return LevelHint.ONLY_SILENCE
         if now - self._first_at >= self.quiet_seconds:
-            recent = [d for t, d in self._readings if t >= now - self.quiet_seconds]
+            # zeros are a gated pause, not a faint microphone
+            recent = [
+                d for t, d in self._readings if t >= now - self.quiet_seconds and d > SILENCE_DBFS
+            ]
             if recent and max(recent) < self.quiet_dbfs:
                 return LevelHint.TOO_QUIET
         return LevelHint.NONE
