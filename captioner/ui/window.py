@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import ClassVar, TypeAlias
 
 from PySide6.QtCore import QEvent, Qt, Signal
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QPalette
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QPalette, QShowEvent
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -153,6 +153,10 @@ class RestoreBar(QFrame):
         return "" if self.isHidden() else self.text.text()
 
 
+DEFAULT_SIZE = (960, 620)
+"""The window's first size; wider when the toolbar needs it (large text)."""
+
+
 class MainWindow(QMainWindow):
     start_requested = Signal()
     stop_requested = Signal()
@@ -174,7 +178,6 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.setObjectName("mainWindow")
         self.setWindowTitle("Captioner")
-        self.resize(960, 620)
         self._may_close = False
         self._run_state = RunState.IDLE
         self._shortcuts: ShortcutsDialog | None = None
@@ -189,6 +192,8 @@ class MainWindow(QMainWindow):
         self._make_actions()
         self._make_toolbar()
         self._make_menus()
+        self.resize(*DEFAULT_SIZE)
+        self._fitted = False
 
         central = QWidget(self)
         column = QVBoxLayout(central)
@@ -499,6 +504,17 @@ class MainWindow(QMainWindow):
     def _on_copy_action_triggered(self) -> None:
         text = self.pane.copy_all()
         self.status.showMessage(f"Copied {len(text):,} characters", 4000)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """The first time, unless a saved size was restored: wide enough for the whole toolbar
+        at the text size in use (styled and polished only now), so no button hides behind the
+        overflow "»"."""
+        if not self._fitted:
+            self._fitted = True
+            need = self.toolbar.sizeHint().width() + 8
+            if self.size().toTuple() == DEFAULT_SIZE and self.width() < need:
+                self.resize(need, self.height())
+        super().showEvent(event)
 
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)
