@@ -16,7 +16,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import sys
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -47,7 +46,8 @@ def release() -> bool:
 
 
 class HeapReleaser:
-    """Calls `release` at most once per `interval` seconds; for the decoder thread, after work.
+    """Calls `release` at most once per `interval` seconds; for the server's one decoder thread
+    (not thread-safe: the server has exactly one), after each piece of work.
 
     A trim of a few hundred megabytes of heap takes a few milliseconds, so once every few
     seconds costs nothing a listener could notice.
@@ -57,13 +57,11 @@ class HeapReleaser:
         self._interval = interval
         self._clock = clock
         self._last = clock()
-        self._lock = threading.Lock()
 
     def after_work(self) -> bool:
         """Release if `interval` has passed since the last time; True if memory was released."""
         now = self._clock()
-        with self._lock:
-            if now - self._last < self._interval:
-                return False
-            self._last = now
+        if now - self._last < self._interval:
+            return False
+        self._last = now
         return release()

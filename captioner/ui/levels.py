@@ -45,18 +45,19 @@ class LevelHints:
         self._readings: deque[tuple[float, float]] = deque()
         self._first_at: float | None = None
         self._last_loud_at: float | None = None
-        self._last_sound_at: float | None = None
+        self._heard_sound = False  # any block that was not digital silence, since the start
 
     def reset(self) -> None:
         self._readings.clear()
-        self._first_at = self._last_loud_at = self._last_sound_at = None
+        self._first_at = self._last_loud_at = None
+        self._heard_sound = False
 
     def update(self, dbfs: float, now: float) -> LevelHint:
         """Add one reading taken at `now` (seconds, any monotonic clock); return the hint."""
         if self._first_at is None:
             self._first_at = now
         if dbfs > SILENCE_DBFS:
-            self._last_sound_at = now
+            self._heard_sound = True
         if dbfs >= self.loud_dbfs:
             self._last_loud_at = now
         self._readings.append((now, dbfs))
@@ -69,7 +70,7 @@ class LevelHints:
         assert self._first_at is not None
         if self._last_loud_at is not None and now - self._last_loud_at <= self.loud_seconds:
             return LevelHint.TOO_LOUD
-        if self._last_sound_at is None and now - self._first_at >= self.silence_seconds:
+        if not self._heard_sound and now - self._first_at >= self.silence_seconds:
             # only a device that has delivered nothing but zeros since the start: many
             # microphones (and noise suppressors) deliver exact zeros whenever speech pauses
             return LevelHint.ONLY_SILENCE
