@@ -16,6 +16,7 @@ from pathlib import Path
 
 from captioner.app.devices import DevicesController
 from captioner.app.endpoint import EndpointChooser
+from captioner.app.model import ModelDownloadController
 from captioner.app.notify import Action, Notifier
 from captioner.app.tasks import TaskKeeper
 from captioner.audio.devices import DeviceError
@@ -25,6 +26,8 @@ from captioner.audio.sources import AudioFileError, AudioSource
 from captioner.audio.wavfile import WavFileSource
 from captioner.core import closecodes
 from captioner.core.config import SettingsError
+from captioner.server.child import EmbeddedServerError
+from captioner.server.cli import EXIT_MODEL_MISSING
 from captioner.session import Session, SessionEnd, SessionOptions, State, Status
 from captioner.transcript import Transcript
 from captioner.ui.bridge import SessionBridge
@@ -59,6 +62,7 @@ class CaptioningController:
         tasks: TaskKeeper,
         file: Path | None,
         open_settings: Callable[[], object],
+        model: ModelDownloadController,
         keepalive_interval: float = 4.0,
         give_up_after: float = GIVE_UP_SECONDS,
     ) -> None:
@@ -72,6 +76,7 @@ class CaptioningController:
         self.tasks = tasks
         self.file = file
         self.open_settings = open_settings
+        self.model = model
         self.keepalive_interval = keepalive_interval
         self.give_up_after = give_up_after
         self.session: Session | None = None
@@ -147,12 +152,24 @@ class CaptioningController:
         try:
             await self.devices.wait_for_rescan()
             self._check_input()  # before the engine: no point loading a model with no microphone
+            if self._model_missing():
+                return
             target = await self.endpoints.resolve(self._say_engine_loading)
         except asyncio.CancelledError:
             self._idle()
             raise
         except DeviceError as exc:
             self._fail(str(exc), ("Look again", self.devices.refresh))
+            return
+        except EmbeddedServerError as exc:
+            if exc.returncode == EXIT_MODEL_MISSING:  # the server found the model unusable
+                self._idle()
+                self.model.offer(self.model.problem() or "the server could not load it")
+            else:
+                self._fail(
+                    f"Could not start the offline engine: {exc}",
+                    ("Open settings", self.open_settings),
+                )
             return
         except Exception as exc:
             offline = self.endpoints.target().offline
@@ -193,6 +210,18 @@ class CaptioningController:
         window.set_run_state(RunState.RUNNING)
         self.show_source(listening=True)
         self._session_task = self.tasks.spawn(self._run_session(session, source), "session")
+
+    def _model_missing(self) -> bool:
+        """For the offline engine, before starting it: with no model, say so and offer the
+        download (captioning starts by itself once it is installed)."""
+        if not self.endpoints.target().offline or self.endpoints.engine.running:
+            return False
+        problem = self.model.problem()
+        if problem is None:
+            return False
+        self._idle()
+        self.model.offer(problem)
+        return True
 
     def _say_engine_loading(self) -> None:
         self._on_bridge_status_updated(

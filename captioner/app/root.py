@@ -27,6 +27,7 @@ from captioner.app.devices import DevicesController
 from captioner.app.endpoint import EndpointChooser
 from captioner.app.engine import OfflineEngine
 from captioner.app.export import ExportController
+from captioner.app.model import ModelDownloadController
 from captioner.app.notify import WindowNotifier
 from captioner.app.options import AppOptions
 from captioner.app.overlay import OverlayController
@@ -36,6 +37,7 @@ from captioner.app.tasks import ExcInfo, TaskKeeper
 from captioner.audio.devices import InputDevice
 from captioner.core import untrusted
 from captioner.logs import setup_logging
+from captioner.server.models import ModelSpec
 from captioner.transcript import Transcript
 from captioner.ui.announcer import Announcer
 from captioner.ui.bridge import SessionBridge
@@ -66,6 +68,7 @@ class CaptionerApp:
         shutdown_deadline: float | None = None,
         journal_folder: Path | None = None,
         give_up_after: float = GIVE_UP_SECONDS,
+        model_spec: ModelSpec | None = None,
     ) -> None:
         qt_app = QApplication.instance()
         if not isinstance(qt_app, QApplication):
@@ -81,7 +84,7 @@ class CaptionerApp:
         self._watchdog: threading.Timer | None = None
         self._shutdown_task: asyncio.Task[None] | None = None
         self._build_services(qt_app, keyring_backend, journal_folder)
-        self._build_features(device_lister, keepalive_interval, give_up_after)
+        self._build_features(device_lister, keepalive_interval, give_up_after, model_spec)
         self._wire()
 
     def _build_services(
@@ -114,6 +117,7 @@ class CaptionerApp:
         device_lister: Callable[[], list[InputDevice]] | None,
         keepalive_interval: float,
         give_up_after: float,
+        model_spec: ModelSpec | None,
     ) -> None:
         """One controller per feature, each wired to the window signals it serves."""
         file = Path(self.options.file) if self.options.file else None
@@ -129,6 +133,13 @@ class CaptionerApp:
             file=file,
             lister=device_lister,
         )
+        self.model = ModelDownloadController(
+            w,
+            model_dir=self.options.model_dir,
+            notifier=self.notifier,
+            tasks=self.tasks,
+            spec=model_spec,
+        )
         self.captioning = CaptioningController(
             w,
             self.bridge,
@@ -140,6 +151,7 @@ class CaptionerApp:
             tasks=self.tasks,
             file=file,
             open_settings=self.settings.open,
+            model=self.model,
             keepalive_interval=keepalive_interval,
             give_up_after=give_up_after,
         )
@@ -178,6 +190,7 @@ class CaptionerApp:
         devices.busy = lambda: captioning.busy
         devices.changed = self._on_devices_changed
         self.settings.saved = self._on_settings_saved
+        self.model.installed = captioning.start
 
     def _on_devices_changed(self, chosen: bool) -> None:
         running = self.captioning.session is not None
@@ -290,12 +303,13 @@ class CaptionerApp:
     async def _shutdown(self) -> None:
         """CloseStream and drain (bounded), stop audio, stop the engine, then close."""
         started = time.monotonic()
-        for feature in (self.restore, self.overlays, self.devices, self.captioning):
+        for feature in (self.restore, self.overlays, self.devices, self.captioning, self.model):
             feature.closing = True
         try:
             self.store.save_window_geometry(self.window.saveGeometry())
             self.overlays.save_place()
             self.notifier.note("Closing…", 60)
+            await self.model.close()
             await self.captioning.close()
             self.transcript.finish("closed")
             await self.engine.stop()
