@@ -507,6 +507,9 @@ class Script:
     final_every: float = 2.0
     words_per_second: float = 2.0
     words: WordSource = None
+    spoken_language: str = "en"
+    """With language=multi, the language every word is tagged with (as Deepgram's
+    multilingual results do)."""
     speech_final_every: int = 2
     silence_is_all_zero: bool = True
     # scripted timeline
@@ -697,8 +700,10 @@ class _Transcriber:
         punctuate: bool,
         vad_events: bool,
         utterance_end: bool,
+        multilingual: bool = False,
     ) -> None:
         self.script = script
+        self.multilingual = multilingual
         self.connection = connection
         self.sample_rate = sample_rate
         self.channels = channels
@@ -857,8 +862,17 @@ class _Transcriber:
                     "punctuated_word": punctuated,
                 }
             )
+            if self.multilingual:
+                rendered[-1]["language"] = self.script.spoken_language
         key = "punctuated_word" if self.punctuate else "word"
         confidence = sum(w.confidence for w in words) / len(words) if words else 0.0
+        alternative: dict[str, Any] = {
+            "transcript": " ".join(w[key] for w in rendered),
+            "confidence": round(confidence, 6),
+            "words": rendered,
+        }
+        if self.multilingual and rendered:
+            alternative["languages"] = [self.script.spoken_language]
         return {
             "type": "Results",
             "channel_index": [chan.index, self.total],
@@ -867,15 +881,7 @@ class _Transcriber:
             "is_final": is_final,
             "speech_final": speech_final,
             "from_finalize": from_finalize,
-            "channel": {
-                "alternatives": [
-                    {
-                        "transcript": " ".join(w[key] for w in rendered),
-                        "confidence": round(confidence, 6),
-                        "words": rendered,
-                    }
-                ]
-            },
+            "channel": {"alternatives": [alternative]},
             "metadata": self.metadata,
         }
 
@@ -987,6 +993,7 @@ class _Session:
             punctuate=param("punctuate") == "true" or param("smart_format") == "true",
             vad_events=param("vad_events") == "true",
             utterance_end=param("utterance_end_ms") is not None,
+            multilingual=param("language") == "multi",
         )
 
     @property

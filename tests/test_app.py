@@ -179,6 +179,37 @@ def test_captions_flow_and_stop_drains(
     run_window(qapp, app_args("--api-key", KEY, "--file", str(noise_wav)), body)
 
 
+def test_the_status_bar_names_the_language_the_engine_hears(
+    qapp: QApplication, noise_wav: Path, config_dir: Path
+) -> None:
+    """With language=multi the server tags each word with its language; the status bar says
+    which, by name. A language asked for is not repeated there."""
+
+    async def body(app: CaptionerApp) -> None:
+        status = app.window.status
+        assert not status.language_label.isVisibleTo(app.window)
+        app.store.update(language="multi")
+        async with DeepgramEmulator(Script(expected_key=KEY, spoken_language="de")) as emu:
+            app.use_url(emu.url)
+            app.captioning.start()
+            await wait_until(lambda: app.window.pane.paragraph_count >= 1, 5, "a line")
+            assert emu.connections[0].query["language"] == ["multi"]
+            assert status.language_label.text() == "Hearing German — Deutsch"
+            assert status.language_label.isVisibleTo(app.window)
+            app.captioning.stop()
+            await wait_until(lambda: app.captioning.run_state is RunState.IDLE, 6, "idle")
+            app.store.update(language="de")
+            app.captioning.start()
+            await wait_until(lambda: len(emu.connections) == 2, 5, "a second connection")
+            await wait_until(lambda: app.window.pane.paragraph_count >= 2, 5, "another line")
+            assert not status.language_label.isVisibleTo(app.window)
+            app.captioning.stop()
+            await wait_until(lambda: app.captioning.run_state is RunState.IDLE, 6, "idle")
+        assert app.errors == []
+
+    run_window(qapp, app_args("--api-key", KEY, "--file", str(noise_wav)), body)
+
+
 def scripted_close(code: int, reason: str) -> Script:
     return Script(expected_key=KEY, timeline=[AfterAudio(0.3), Close(code, reason, metadata=True)])
 

@@ -356,3 +356,38 @@ async def test_real_speech_over_the_wire_tiles_the_clock_and_settles_mid_phrase(
         assert before["start"] + before["duration"] == pytest.approx(after["start"], abs=1e-5)
     spoken = [m for m in finals if m["channel"]["alternatives"][0]["words"]]
     assert sum(1 for m in spoken if not m["speech_final"]) >= 3
+
+
+async def test_detected_language_is_reported_on_every_word(
+    whisper_server: str, tmp_path: Path
+) -> None:
+    """language=multi: Whisper detects the language, and the results say which one, in
+    Deepgram's multilingual shape (`languages` on the alternative, `language` on each word).
+    The short phrase after the pause, which decoded alone comes out as English ("Good
+    morning."), must stay German."""
+    from testkit.server_audio import espeak, silence
+
+    long = espeak(
+        "Heute ist das Wetter schön, und wir gehen am Nachmittag in den Park.",
+        tmp_path,
+        "de1",
+        voice="de",
+    )
+    short = espeak("Guten Morgen.", tmp_path, "de2", voice="de")
+    audio = np.concatenate([silence(0.5), long, silence(1.5), short, silence(1.5)])
+    params = {"language": "multi", "punctuate": "true", "interim_results": "false"}
+    received = await run_session(whisper_server, pcm16(audio), params, speed=4.0)
+    spoken = [m for m in received.finals if m["channel"]["alternatives"][0]["words"]]
+    assert "morgen" in received.final_text().lower(), received.final_text()
+    for message in spoken:
+        alternative = message["channel"]["alternatives"][0]
+        assert alternative["languages"] == ["de"], alternative
+        assert {word["language"] for word in alternative["words"]} == {"de"}
+    # with a language asked for, nothing is said about languages (as Deepgram does)
+    received = await run_session(
+        whisper_server, pcm16(audio), {**params, "language": "de"}, speed=4.0
+    )
+    for message in received.finals:
+        alternative = message["channel"]["alternatives"][0]
+        assert "languages" not in alternative
+        assert all("language" not in word for word in alternative["words"])

@@ -249,6 +249,7 @@ def test_deepgram_needs_a_key_and_a_custom_url_must_be_websocket(
 
 def test_key_terms_only_with_nova_3(qtbot: QtBot, tmp_path: Path) -> None:
     dialog = make_dialog(qtbot, tmp_path)
+    dialog.endpoint_combo.setCurrentIndex(list(Endpoint).index(Endpoint.DEEPGRAM))
     type_into(qtbot, dialog.keyterms_edit, "Captioner, Deepgram")
     type_into(qtbot, dialog.model_edit, "nova-2")
     assert dialog.error_labels["keyterms"].text() == "key terms work only with nova-3 models"
@@ -288,3 +289,76 @@ def test_save_reports_what_was_typed(qtbot: QtBot, tmp_path: Path) -> None:
     assert prefs.endpoint is Endpoint.DEEPGRAM_EU and prefs.model == "nova-3-medical"
     assert prefs.diarize and prefs.endpointing_ms == 500 and prefs.font_size == 30
     assert not dialog.isVisible()
+
+
+# -- languages and models by name ------------------------------------------------------------
+
+
+def test_the_offline_engine_offers_whispers_languages_by_name_and_one_model(
+    qtbot: QtBot, tmp_path: Path
+) -> None:
+    from captioner.server.query import WHISPER_LANGUAGES, parse_query
+
+    dialog = make_dialog(qtbot, tmp_path)
+    assert dialog.endpoint is Endpoint.OFFLINE
+    # the model: one, named, not editable
+    assert dialog.model_edit.text() == "Whisper base (on this computer)"
+    assert not dialog.model_combo.isEnabled()
+    # the languages: "Detect automatically" first, then every language the server decodes
+    choices = dialog.language_choices()
+    assert choices[0].code == "multi" and choices[0].label == "Detect automatically"
+    offered = {choice.code for choice in choices}
+    assert offered - {"multi"} == set(WHISPER_LANGUAGES)  # the list cannot drift from the server
+    for code in offered:  # and the server takes every one of them
+        parse_query(f"encoding=linear16&sample_rate=16000&language={code}")
+    labels = [choice.label for choice in choices]
+    assert "German — Deutsch" in labels and "Japanese — 日本語" in labels
+    assert "Arabic — العربية" in labels and "Hebrew — עברית" in labels
+    assert dialog.language_edit.text() == "English"  # the saved "en", shown by name
+
+    # search by any part of the English or the native name
+    completer = dialog.language_combo.completer()
+    completer.setCompletionPrefix("deut")
+    assert completer.currentCompletion() == "German — Deutsch"
+    completer.setCompletionPrefix("日本")
+    assert completer.currentCompletion() == "Japanese — 日本語"
+
+    # choosing a name stores its code; a code typed by hand still works
+    dialog.language_combo.setCurrentIndex(dialog.language_combo.findData("de"))
+    assert dialog.language_edit.text() == "German — Deutsch"
+    assert dialog.language_code() == "de"
+    dialog.language_combo.setCurrentIndex(0)
+    assert dialog.language_code() == "multi"
+    type_into(qtbot, dialog.language_edit, "pt-BR")
+    assert dialog.language_code() == "pt-BR" and dialog.errors() == {}
+    results: list[SettingsResult] = []
+    dialog.saved.connect(results.append)
+    dialog.language_combo.setCurrentIndex(dialog.language_combo.findData("he"))
+    dialog.buttons.button(QDialogButtonBox.StandardButton.Save).click()
+    assert results[0].preferences.language == "he"
+    assert results[0].preferences.model == Preferences().model  # the offline label is not saved
+
+
+def test_deepgram_offers_each_models_languages_and_its_models_by_name(
+    qtbot: QtBot, tmp_path: Path
+) -> None:
+    dialog = make_dialog(qtbot, tmp_path, Preferences(language="de"))
+    dialog.endpoint_combo.setCurrentIndex(list(Endpoint).index(Endpoint.DEEPGRAM))
+    assert dialog.model_combo.isEnabled() and dialog.model_edit.text() == "nova-3"
+    models = [dialog.model_combo.itemText(i) for i in range(dialog.model_combo.count())]
+    assert models[:3] == ["nova-3", "nova-3-medical", "nova-2"]
+    assert "most accurate" in dialog.model_note.text()
+    nova3 = {choice.code for choice in dialog.language_choices()}
+    assert {"multi", "en", "en-GB", "de", "he", "ja", "zh-HK"} <= nova3
+    assert "yo" not in nova3  # a Whisper language Deepgram does not list
+    assert dialog.language_edit.text() == "German — Deutsch"
+    # a model with English only: the list follows the model
+    type_into(qtbot, dialog.model_edit, "nova-2-phonecall")
+    assert [choice.code for choice in dialog.language_choices()] == ["en"]
+    assert "phone" in dialog.model_note.text()
+    # a model not listed: its name is sent as typed, and any language may be typed
+    type_into(qtbot, dialog.model_edit, "nova-4-preview")
+    assert "not listed" in dialog.model_note.text()
+    type_into(qtbot, dialog.language_edit, "de-AT")
+    assert dialog.language_code() == "de-AT"
+    assert "language" not in dialog.errors()  # only the missing key is a problem here

@@ -43,7 +43,10 @@ __all__ = [
 
 # Qt's offscreen platform says this about window-manager requests it cannot honour; it is
 # not a problem of ours, and every other Qt warning fails the test (see QT_MARKS).
-OFFSCREEN_NOISE = r"This plugin does not support (propagateSizeHints|raise|requestActivate)\(\)"
+OFFSCREEN_NOISE = (
+    r"This plugin does not support "
+    r"((propagateSizeHints|raise|requestActivate)\(\)|grabbing the keyboard)"
+)
 
 QT_MARKS = [
     pytest.mark.qt_log_level_fail("WARNING"),

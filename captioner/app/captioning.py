@@ -149,6 +149,7 @@ class CaptioningController:
         self.notifier.dismiss()
         window.status.clear_close()
         window.status.set_request_id(None)
+        window.status.set_language(None)
         try:
             await self.devices.wait_for_rescan()
             self._check_input()  # before the engine: no point loading a model with no microphone

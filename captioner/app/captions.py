@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from captioner.app.notify import Notifier
 from captioner.core.captions import CaptionEvent, Committed
+from captioner.core.languages import describe
 from captioner.transcript import Transcript
 from captioner.ui.announcer import Announcer
 from captioner.ui.bridge import SessionBridge
@@ -47,6 +48,10 @@ class CaptionRouter:
         self.window.pane.apply(placed)
         self.overlay.apply(placed)
         self.announcer.apply(placed)
+        heard = [w.language for e in placed if isinstance(e, Committed) for w in e.utterance.words]
+        detected = [code for code in heard if code]
+        if detected:  # the server says which language (multilingual, or detection)
+            self.window.status.set_language(describe(detected[-1]))
 
     def _on_window_cleared(self) -> None:
         self.transcript.clear()  # the journal so far is finished and kept

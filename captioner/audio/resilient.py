@@ -31,6 +31,9 @@ from captioner.audio.system import with_system_audio
 
 log = logging.getLogger(__name__)
 
+RESCAN_SECONDS = 5.0
+"""How long a device scan may take before the person is told the audio system is stuck."""
+
 SourceEventKind = Literal["lost", "restored", "silent", "sound"]
 
 
@@ -73,6 +76,8 @@ class ResilientMicrophone:
         self._frames_before = 0  # frames of earlier inner sources, so frame_index runs on
         self._closed = asyncio.Event()
         self._lost = False
+        self._scan: asyncio.Future[list[InputDevice]] | None = None
+        self._scan_stuck_told = False
         self._silent_since: float | None = None
         self._silence_reported = False
         self.losses = 0
@@ -147,7 +152,8 @@ class ResilientMicrophone:
                 pass
             else:
                 return
-            source = self._try_reopen()
+            devices = await self._rescan()
+            source = None if devices is None else self._try_reopen(devices)
             if source is None:
                 continue
             try:
@@ -164,9 +170,43 @@ class ResilientMicrophone:
             self._tell("restored", f"{what} back: {self.device.name}.")
             return
 
-    def _try_reopen(self) -> MicrophoneSource | None:
+    async def _rescan(self) -> list[InputDevice] | None:
+        """PortAudio's device list read afresh, on a worker thread: re-initialising PortAudio
+        after its audio server died has been seen to block for good, and on the event loop
+        that froze the window and the connection with it. A scan still running is waited
+        for, never doubled; None while it runs or when it failed."""
+        if self._scan is None or self._scan.done():
+            self._scan = asyncio.ensure_future(asyncio.to_thread(rescan_input_devices))
+        closing: asyncio.Future[object] = asyncio.ensure_future(self._closed.wait())
+        waited: set[asyncio.Future[object]] = {self._scan, closing}  # type: ignore[arg-type]
         try:
-            devices = rescan_input_devices()
+            done, _ = await asyncio.wait(
+                waited, timeout=RESCAN_SECONDS, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            closing.cancel()
+        if self._closed.is_set():
+            return None
+        if self._scan not in done:
+            if not self._scan_stuck_told:
+                self._scan_stuck_told = True
+                log.warning(
+                    "the audio system has not answered a device scan for %s s", RESCAN_SECONDS
+                )
+                self._tell(
+                    "lost",
+                    "The audio system is not answering. Captioning goes on as soon as it does; "
+                    "restarting the computer's sound service may help.",
+                )
+            return None
+        try:
+            return self._scan.result()
+        except Exception as exc:  # PortAudio's own errors, a device error
+            log.info("device scan failed: %s", exc)
+            return None
+
+    def _try_reopen(self, devices: list[InputDevice]) -> MicrophoneSource | None:
+        try:
             if self._system_audio:
                 devices = with_system_audio(devices)
             if self.follow_default:

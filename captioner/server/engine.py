@@ -82,6 +82,7 @@ class Hypothesis:
 
     words: tuple[WordOut, ...]
     language: str | None = None  # the language decoded (detected when none was asked for)
+    language_probability: float = 1.0  # how sure the detection was (1.0 when asked for)
 
 
 class Decoder(Protocol):

@@ -90,6 +90,12 @@ def _samples(seconds: float) -> int:
 
 _BARE = re.compile(r"[\w']+")
 
+LANGUAGE_SURE = 0.7
+"""With language=multi, a detection this probable, on a clip of at least
+`LANGUAGE_SURE_AFTER_S`, is kept for the rest of the stream: later decodes skip detection
+(which costs a 30-second encode) and cannot flip to another language on a short phrase."""
+LANGUAGE_SURE_AFTER_S = 2.0
+
 
 def comparable(word: WordOut) -> str:
     """What two decodes must share for a word to agree: letters and digits, lowercase."""
@@ -186,6 +192,7 @@ class StreamingRecognizer:
         self._cursor = 0  # start of the next result window
         self._settled: list[WordOut] = []  # recent settled words: prompt and context
         self._settled_end = 0  # end of the last settled word's audio
+        self._language: str | None = None  # detected and sure (language=multi), then kept
         self._context_start = 0  # where the next decode's audio starts
         self._last_word_end: float | None = None
         self._utterance_end_due = False
@@ -427,20 +434,29 @@ class StreamingRecognizer:
             context, earlier = [], [*self._settled, *before]
         prompt = " ".join(w.punctuated for w in earlier[-self._t.prompt_words :])
         prefix = " ".join(w.punctuated for w in context)
+        asked = self._options.language or self._language
         hypothesis: Hypothesis = self._decoder.decode(
-            clip, final=final, language=self._options.language, prompt=prompt, prefix=prefix
+            clip, final=final, language=asked, prompt=prompt, prefix=prefix
         )
+        if (
+            asked is None
+            and hypothesis.language is not None
+            and hypothesis.language_probability >= LANGUAGE_SURE
+            and len(clip) >= _samples(LANGUAGE_SURE_AFTER_S)
+        ):
+            self._language = hypothesis.language  # detection is unreliable on short clips
         offset = start / SAMPLE_RATE
         low = max(self._cursor, self._settled_end) / SAMPLE_RATE
         if before:
             low = max(low, before[-1].end)
         high = end / SAMPLE_RATE
         placed: list[WordOut] = []
+        detected = (self._language or hypothesis.language) if not self._options.language else None
         for w in drop_stutters(hypothesis.words):
             begin = min(max(w.start + offset, low), high)
             finish = min(max(w.end + offset, begin), high)
             if self._speech.heard(begin, finish):
-                placed.append(replace(w, start=begin, end=finish))
+                placed.append(replace(w, start=begin, end=finish, language=detected))
                 low = begin
         return tuple(placed)
 

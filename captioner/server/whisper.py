@@ -132,8 +132,9 @@ class WhisperDecoder:
         padded = np.zeros((features.shape[0], window), dtype=np.float32)
         padded[:, :content] = features[:, :content]
         encoded = self._ct2.encode(ctranslate2.StorageView.from_array(padded[None]), to_cpu=False)
+        certainty = 1.0
         if language is None:
-            language = self._detect_language(encoded)
+            language, certainty = self._detect_language(features[:, :content])
         tokenizer = self._tokenizer(language)
         start: list[int] = []
         if prompt.strip():
@@ -158,21 +159,31 @@ class WhisperDecoder:
         tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
         new = tokens[len(forced) :]
         if not new:
-            return Hypothesis((), language)
+            return Hypothesis((), language, certainty)
         avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)
         if result.no_speech_prob > self._no_speech and avg_logprob < self._logprob:
-            return Hypothesis((), language)
+            return Hypothesis((), language, certainty)
         if _compression_ratio(tokenizer.decode(new)) > 2.4:
             new = _drop_repetition(tokenizer, new)
         words = self._words(tokenizer, forced, new, encoded, content)
-        return Hypothesis(tuple(words), language)
+        return Hypothesis(tuple(words), language, certainty)
 
-    def _detect_language(self, encoded: Any) -> str:
+    def _detect_language(self, features: Any) -> tuple[str, float]:
+        """(language, probability), read from a whole 30-second window as Whisper was trained:
+        on the short windows the decodes use, a German "Guten Morgen" came out as Chinese or
+        Latin; padded to 30 s it is German."""
+        import ctranslate2
+
         if not self._ct2.is_multilingual:
-            return "en"
+            return "en", 1.0
+        padded = np.zeros((features.shape[0], MAX_WINDOW_FRAMES), dtype=np.float32)
+        padded[:, : features.shape[-1]] = features
+        encoded = self._ct2.encode(ctranslate2.StorageView.from_array(padded[None]), to_cpu=False)
         ranked = self._ct2.detect_language(encoded)[0]
-        token = ranked[0][0] if ranked else "<|en|>"
-        return str(token)[2:-2]
+        if not ranked:
+            return "en", 0.0
+        token, probability = ranked[0]
+        return str(token)[2:-2], float(probability)
 
     def _words(
         self, tokenizer: Any, forced: list[int], new: list[int], encoded: Any, content: int

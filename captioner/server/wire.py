@@ -49,6 +49,8 @@ class WordOut:
     start: float
     end: float
     confidence: float
+    language: str | None = None
+    """Only when the language was detected (language=multi): the word's language."""
 
 
 def seconds(value: float) -> float:
@@ -83,6 +85,15 @@ def results(
     """A `Results` message for the window [start, end]."""
     start_s = seconds(start)
     confidence = sum(w.confidence for w in words) / len(words) if words else 0.0
+    alternative: JSON = {
+        "transcript": transcript_text(words, punctuate),
+        "confidence": round(confidence, 6),
+        "words": [_word(w) for w in words],
+    }
+    spoken = list(dict.fromkeys(w.language for w in words if w.language))
+    if spoken:  # as Deepgram's multilingual results: the languages heard, most used first
+        spoken.sort(key=lambda code: -sum(1 for w in words if w.language == code))
+        alternative["languages"] = spoken
     metadata: JSON = {
         "request_id": request_id,
         "model_info": model.as_json(),
@@ -98,27 +109,23 @@ def results(
         "start": start_s,
         "is_final": is_final,
         "speech_final": speech_final,
-        "channel": {
-            "alternatives": [
-                {
-                    "transcript": transcript_text(words, punctuate),
-                    "confidence": round(confidence, 6),
-                    "words": [
-                        {
-                            "word": w.word,
-                            "start": seconds(w.start),
-                            "end": seconds(w.end),
-                            "confidence": round(w.confidence, 6),
-                            "punctuated_word": w.punctuated,
-                        }
-                        for w in words
-                    ],
-                }
-            ]
-        },
+        "channel": {"alternatives": [alternative]},
         "metadata": metadata,
         "from_finalize": from_finalize,
     }
+
+
+def _word(w: WordOut) -> JSON:
+    word: JSON = {
+        "word": w.word,
+        "start": seconds(w.start),
+        "end": seconds(w.end),
+        "confidence": round(w.confidence, 6),
+        "punctuated_word": w.punctuated,
+    }
+    if w.language:
+        word["language"] = w.language
+    return word
 
 
 def metadata(

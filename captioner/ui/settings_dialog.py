@@ -17,6 +17,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QCompleter,
     QDialog,
     QDialogButtonBox,
     QGridLayout,
@@ -28,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from captioner.core import languages
 from captioner.ui.keystore import KeySource
 from captioner.ui.preferences import Endpoint, Preferences
 
@@ -139,12 +141,19 @@ class SettingsDialog(QDialog):
         self.remember_key.setChecked(preferences.key_in_file or key_info.source is KeySource.FILE)
         self.remember_key.setVisible(not key_info.keychain_available)
 
-        # recognition
-        self.model_edit = QLineEdit(preferences.model)
-        self.model_edit.setObjectName("modelEdit")
-        self.language_edit = QLineEdit(preferences.language)
-        self.language_edit.setObjectName("languageEdit")
-        self.language_edit.setPlaceholderText("en, en-US, de, multi …")
+        # recognition: lists by name, and still room to type a name or code not listed
+        self.model_combo, self.model_edit = _editable_combo("modelCombo", "modelEdit")
+        for model in languages.DEEPGRAM_MODELS:
+            self.model_combo.addItem(model.name, model.name)
+            index = self.model_combo.count() - 1
+            self.model_combo.setItemData(index, model.description, Qt.ItemDataRole.ToolTipRole)
+        self.model_edit.setText(preferences.model)
+        self.model_note = QLabel()
+        self.model_note.setObjectName("modelNote")
+        self.model_note.setWordWrap(True)
+        self.language_combo, self.language_edit = _editable_combo("languageCombo", "languageEdit")
+        self.language_edit.setPlaceholderText("type to search: German, Deutsch, de …")
+        self._language_list_key: tuple[str, ...] = ()
         self.smart_format_check = QCheckBox("Smart format (punctuation, numbers, dates)")
         self.smart_format_check.setObjectName("smartFormatCheck")
         self.smart_format_check.setChecked(preferences.smart_format)
@@ -191,8 +200,9 @@ class SettingsDialog(QDialog):
         recognition = QGroupBox("Recognition")
         grid2 = QGridLayout(recognition)
         rows: list[tuple[str, QWidget, str]] = [
-            ("Model", self.model_edit, "model"),
-            ("Language", self.language_edit, "language"),
+            ("Model", self.model_combo, "model"),
+            ("", self.model_note, "model_note"),
+            ("Language", self.language_combo, "language"),
             ("", self.smart_format_check, "smart_format"),
             ("", self.interim_check, "interim_results"),
             ("Endpointing (ms)", self.endpointing_edit, "endpointing"),
@@ -243,6 +253,7 @@ class SettingsDialog(QDialog):
         ):
             check.toggled.connect(self._on_field_changed)
         self.endpoint_combo.currentIndexChanged.connect(self._on_field_changed)
+        self._fill_languages(preferences.language)
         self.validate()
 
     def _row(self, grid: QGridLayout, row: int, label: str, widget: QWidget, name: str) -> None:
@@ -290,6 +301,7 @@ class SettingsDialog(QDialog):
         self.general_error.setText(general)
         self.general_error.setVisible(bool(general))
         self._update_endpoint_fields(endpoint)
+        self._update_recognition_fields(endpoint)
         self._update_key_note(endpoint, key)
         save = self.buttons.button(QDialogButtonBox.StandardButton.Save)
         save.setEnabled(not errors)
@@ -301,8 +313,10 @@ class SettingsDialog(QDialog):
             "custom_url": self.url_edit.text().strip()
             if self.endpoint is Endpoint.CUSTOM
             else self._base.custom_url,
-            "model": self.model_edit.text().strip(),
-            "language": self.language_edit.text().strip(),
+            "model": self._base.model
+            if self.endpoint is Endpoint.OFFLINE
+            else self.model_edit.text().strip(),
+            "language": self.language_code(),
             "smart_format": self.smart_format_check.isChecked(),
             "interim_results": self.interim_check.isChecked(),
             "diarize": self.diarize_check.isChecked(),
@@ -341,6 +355,72 @@ class SettingsDialog(QDialog):
             self.url_edit.blockSignals(True)
             self.url_edit.setText(self._base.custom_url)
             self.url_edit.blockSignals(False)
+
+    # -- model and language ---------------------------------------------------------------
+
+    def language_code(self) -> str:
+        """The code for what the language field shows: a listed name's code, or what was
+        typed (a code the list does not have, such as "de-AT")."""
+        text = self.language_edit.text().strip()
+        index = self.language_combo.findText(text, Qt.MatchFlag.MatchFixedString)
+        if index >= 0:
+            return str(self.language_combo.itemData(index))
+        return text
+
+    def language_choices(self) -> list[languages.LanguageChoice]:
+        """What the language list offers for the endpoint and model now in the form."""
+        endpoint = self.endpoint
+        if endpoint is Endpoint.OFFLINE:
+            return languages.offline_languages()
+        if endpoint is not Endpoint.CUSTOM:
+            listed = languages.deepgram_languages(self.model_edit.text())
+            if listed is not None:
+                return listed
+        return [
+            languages.LanguageChoice(languages.DETECT, languages.describe(languages.DETECT)),
+            *languages.offline_languages()[1:],
+        ]
+
+    def _fill_languages(self, keep: str) -> None:
+        choices = self.language_choices()
+        key = tuple(choice.code for choice in choices)
+        if key == self._language_list_key:
+            return
+        self._language_list_key = key
+        combo = self.language_combo
+        combo.blockSignals(True)
+        self.language_edit.blockSignals(True)
+        combo.clear()
+        for choice in choices:
+            combo.addItem(choice.label, choice.code)
+        index = combo.findData(keep)
+        if index >= 0:
+            combo.setCurrentIndex(index)
+        else:
+            combo.setCurrentIndex(-1)
+            combo.setEditText(keep)
+        self.language_edit.blockSignals(False)
+        combo.blockSignals(False)
+
+    def _update_recognition_fields(self, endpoint: Endpoint) -> None:
+        offline = endpoint is Endpoint.OFFLINE
+        self.model_combo.setEnabled(not offline)
+        self.model_edit.blockSignals(True)
+        if offline:
+            self.model_edit.setText(languages.OFFLINE_MODEL_LABEL)
+        elif self.model_edit.text() == languages.OFFLINE_MODEL_LABEL:
+            self.model_edit.setText(self._base.model)
+        self.model_edit.blockSignals(False)
+        if offline:
+            note = "The offline engine has one model, on this computer."
+        else:
+            known = {m.name: m.description for m in languages.DEEPGRAM_MODELS}
+            note = known.get(
+                self.model_edit.text().strip(),
+                "A model not listed here: its name is sent as typed.",
+            )
+        self.model_note.setText(note)
+        self._fill_languages(self.language_code())
 
     def _update_key_note(self, endpoint: Endpoint, key: str | None) -> None:
         info = self._key_info
@@ -390,6 +470,24 @@ class SettingsDialog(QDialog):
             return
         self.saved.emit(result)
         self.accept()
+
+
+def _editable_combo(name: str, edit_name: str) -> tuple[QComboBox, QLineEdit]:
+    """A list one can also type into; typing searches the list by any part of a name."""
+    combo = QComboBox()
+    combo.setObjectName(name)
+    combo.setEditable(True)
+    edit = QLineEdit()
+    edit.setObjectName(edit_name)
+    combo.setLineEdit(edit)
+    combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+    combo.setMaxVisibleItems(15)
+    completer = QCompleter(combo.model(), combo)
+    completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+    completer.setFilterMode(Qt.MatchFlag.MatchContains)
+    completer.setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
+    combo.setCompleter(completer)
+    return combo, edit
 
 
 def _ms_text(value: int | None) -> str:

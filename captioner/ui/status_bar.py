@@ -110,6 +110,7 @@ class CaptionStatusBar(QStatusBar):
         self.engine_label = self._field("engineStatus")
         self.state_label = self._field("stateStatus", shrink_to=120)
         self.request_label = self._field("requestStatus", shrink_to=120)
+        self.language_label = self._field("languageStatus", shrink_to=120)
         self.lag_label = self._field("lagStatus")
         self.dropped_label = self._field("droppedStatus")
         self._dark = False
@@ -134,6 +135,7 @@ class CaptionStatusBar(QStatusBar):
         self.set_lag(None)
         self.set_dropped(0)
         self.set_request_id(None)
+        self.set_language(None)
         self.close_label.hide()
         self.set_dark(False)
 
@@ -191,6 +193,12 @@ class CaptionStatusBar(QStatusBar):
     def set_engine(self, name: str, detail: str = "") -> None:
         self.engine_label.setText(name)
         self.engine_label.setToolTip(detail or name)
+
+    def set_language(self, name: str | None) -> None:
+        """The language the engine says it hears (multilingual or detected); None hides it."""
+        self._show_field(self.language_label, name is not None)
+        self.language_label.setText(f"Hearing {name}" if name else "")
+        self.language_label.setToolTip(f"The engine recognises {name}" if name else "")
 
     # -- state ----------------------------------------------------------------------------
 
