@@ -280,12 +280,44 @@ def _sentence_cut(tokens: list[_Token]) -> int:
     return len(tokens)
 
 
+_UNSPACED = (
+    (0x0E00, 0x0EFF),  # Thai, Lao
+    (0x1000, 0x109F),  # Myanmar
+    (0x1780, 0x17FF),  # Khmer
+    (0x3000, 0x30FF),  # CJK punctuation, Hiragana, Katakana
+    (0x3400, 0x4DBF),  # CJK extension A
+    (0x4E00, 0x9FFF),  # CJK unified ideographs
+    (0xF900, 0xFAFF),  # CJK compatibility ideographs
+    (0xFF00, 0xFFEF),  # full-width forms and punctuation
+    (0x20000, 0x2FFFF),  # CJK extensions B to F
+)
+
+
+def _unspaced(char: str) -> bool:
+    """A character of a script written without spaces between words (Chinese, Japanese,
+    Thai…): Deepgram and Whisper send its words as separate tokens that must not be spaced."""
+    code = ord(char)
+    return any(low <= code <= high for low, high in _UNSPACED)
+
+
+def _separator(left: str, right: str) -> str:
+    return "" if left and right and _unspaced(left[-1]) and _unspaced(right[0]) else " "
+
+
+def _join(words: Sequence[str]) -> str:
+    text = ""
+    for word in words:
+        text = word if not text else text + _separator(text, word) + word
+    return text
+
+
 def _wrap(words: Sequence[str], max_chars: int) -> list[str]:
     """Greedy line filling; a word longer than a line stands alone on it."""
     lines: list[str] = []
     for word in words:
-        if lines and len(lines[-1]) + 1 + len(word) <= max_chars:
-            lines[-1] += " " + word
+        gap = _separator(lines[-1], word) if lines else ""
+        if lines and len(lines[-1]) + len(gap) + len(word) <= max_chars:
+            lines[-1] += gap + word
         else:
             lines.append(word)
     return lines
@@ -304,7 +336,7 @@ def _layout(words: Sequence[str], max_chars: int, max_lines: int) -> list[str] |
         return lines
     best: tuple[int, list[str]] | None = None
     for cut in range(1, len(words)):
-        top, bottom = " ".join(words[:cut]), " ".join(words[cut:])
+        top, bottom = _join(words[:cut]), _join(words[cut:])
         if len(top) > max_chars or len(bottom) > max_chars:
             continue
         longest = max(len(top), len(bottom))

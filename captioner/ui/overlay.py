@@ -20,7 +20,8 @@ the overlay may be covered and cannot restore its position: `always_on_top_probl
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable, Sequence
+import unicodedata
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from PySide6.QtCore import (
@@ -82,6 +83,19 @@ def always_on_top_problem(platform_name: str) -> str | None:
     if platform_name.lower().startswith("wayland"):
         return WAYLAND_NOTE
     return None
+
+
+def right_to_left(texts: Iterable[str]) -> bool:
+    """Whether the first letter with a direction is Arabic, Hebrew or another right-to-left
+    script (the Unicode paragraph rule): such a line is laid out from the right."""
+    for text in texts:
+        for char in text:
+            kind = unicodedata.bidirectional(char)
+            if kind in ("R", "AL"):
+                return True
+            if kind == "L":
+                return False
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -482,10 +496,15 @@ class CaptionOverlay(QWidget):
         baseline = self.height() - pad_y - metrics.descent() - (len(lines) - 1) * spacing
         space = metrics.horizontalAdvance(" ")
         for line in lines:
-            x = pad_x
+            # a right-to-left line (Arabic, Hebrew) runs from the right edge, word by word
+            rtl = right_to_left(text for text, kind, _ in line.words if kind != "label")
+            x = self.width() - pad_x if rtl else pad_x
             for text, kind, speaker in line.words:
                 font = self._label_font if kind == "label" else self._font
                 colour = self._colour(kind, speaker, text_colour, on_dark)
+                width = QFontMetricsF(font).horizontalAdvance(text)
+                if rtl:
+                    x -= width
                 path = QPainterPath()
                 path.addText(QPointF(x, baseline), font, text)
                 if look.outlined:
@@ -493,7 +512,7 @@ class CaptionOverlay(QWidget):
                     pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
                     painter.strokePath(path, pen)
                 painter.fillPath(path, colour)
-                x += QFontMetricsF(font).horizontalAdvance(text) + space
+                x += -space if rtl else width + space
             baseline += spacing
         painter.end()
 
