@@ -359,6 +359,30 @@ def test_release_workflow_builds_all_three_on_a_tag() -> None:
     assert set(jobs["release"]["needs"]) == {"linux", "windows", "macos"}
 
 
+def test_the_test_workflow_runs_the_readme_command_on_each_python_and_os() -> None:
+    """The test workflow runs on paper here: check that it calls what exists."""
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "test.yml").read_text())
+    jobs = workflow["jobs"]
+    assert jobs["linux"]["strategy"]["matrix"]["python"] == ["3.11", "3.12", "3.13"]
+    assert jobs["portable"]["strategy"]["matrix"]["python"] == ["3.11", "3.12", "3.13"]
+    systems = jobs["portable"]["strategy"]["matrix"]["os"]
+    assert any("windows" in s for s in systems) and any("macos" in s for s in systems)
+    linux_run = " ".join(str(s.get("run", "")) for s in jobs["linux"]["steps"])
+    assert "./run-tests" in linux_run and "PYTHON=" in linux_run
+    readme = (ROOT / "README.md").read_text()
+    assert "./run-tests" in readme.split("```")[1]  # the README's test command
+    portable = workflow["env"]["PORTABLE_TESTS"].split()
+    assert portable and all((ROOT / path).is_file() for path in portable), portable
+    portable_run = " ".join(str(s.get("run", "")) for s in jobs["portable"]["steps"])
+    assert "requirements/test.lock" in portable_run and "--require-hashes" in portable_run
+    assert "mypy --strict captioner" in portable_run and "$PORTABLE_TESTS" in portable_run
+    # the portable tests need no tool of the Linux audio stack
+    for path in portable:
+        text = (ROOT / path).read_text()
+        for tool in ("require_tool", "virtual_mic", "espeak", "paplay", "pulseaudio"):
+            assert tool not in text, (path, tool)
+
+
 # -- the lock files --------------------------------------------------------------------------
 
 
