@@ -189,7 +189,14 @@ def test_the_status_bar_names_the_language_the_engine_hears(
         status = app.window.status
         assert not status.language_label.isVisibleTo(app.window)
         app.store.update(language="multi")
-        async with DeepgramEmulator(Script(expected_key=KEY, spoken_language="de")) as emu:
+        quick = Script(
+            expected_key=KEY,
+            spoken_language="de",
+            words_per_second=6.0,
+            final_every=0.5,
+            speech_final_every=1,
+        )
+        async with DeepgramEmulator(quick) as emu:
             app.use_url(emu.url)
             app.captioning.start()
             await wait_until(lambda: app.window.pane.paragraph_count >= 1, 5, "a line")

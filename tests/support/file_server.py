@@ -111,7 +111,7 @@ def file_server(served: Served) -> Iterator[str]:
     """Serve `served` on an ephemeral port; yields the base URL."""
     handler = type("Handler", (_Handler,), {"served": served})
     server = _QuietServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
