@@ -25,7 +25,7 @@ from PySide6.QtGui import (
     QTextCursor,
     QWheelEvent,
 )
-from PySide6.QtWidgets import QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QPlainTextEdit, QPushButton, QTextEdit, QVBoxLayout, QWidget
 
 from captioner.core.captions import CaptionEvent, Committed, LiveChanged, Utterance, separator_for
 from captioner.core.exports import SPEAKER_COLOURS as SPEAKER_COLOURS_FOR_SUBTITLES
@@ -102,6 +102,8 @@ class CaptionPane(QWidget):
 
     font_size_changed = Signal(int)
     following_changed = Signal(bool)
+    matches_changed = Signal()
+    """Find's matches or the match shown changed (a search, new captions, a clear)."""
 
     def __init__(self, parent: QWidget | None = None, font_size: int = DEFAULT_FONT_SIZE) -> None:
         super().__init__(parent)
@@ -145,6 +147,10 @@ class CaptionPane(QWidget):
         self._gap = QTextCharFormat()
         self._time = QTextCharFormat()
         self._on_dark = False
+        self._query = ""
+        self._matches: list[tuple[int, int]] = []  # (start, end) in the committed text
+        self._searched_to = 0  # the committed text searched so far ends here
+        self._current = -1
         self._refresh_formats()
         self._view.setAccessibleName("Captions")
         self._view.setAccessibleDescription(
@@ -234,6 +240,8 @@ class CaptionPane(QWidget):
                 live_dirty = True
         if live_dirty:
             self._render_live()
+        if self._query and any(isinstance(event, Committed) for event in events):
+            self._search_new_text()
         if self._following:
             self._scroll_to_end()
 
@@ -248,6 +256,8 @@ class CaptionPane(QWidget):
         self._utterances.clear()
         self._paragraphs = 0
         self._doc.clear()
+        self._matches, self._searched_to, self._current = [], 0, -1
+        self._show_matches()
         self._set_new_while_away(0)
         self._set_following(True)
 
@@ -256,6 +266,108 @@ class CaptionPane(QWidget):
         text = self.transcript()
         QGuiApplication.clipboard().setText(text)
         return text
+
+    # -- find -----------------------------------------------------------------------------
+
+    MAX_HIGHLIGHTS = 2000
+    """Matches highlighted at once (all are counted and reachable)."""
+
+    @property
+    def find_query(self) -> str:
+        return self._query
+
+    def match_count(self) -> int:
+        return len(self._matches)
+
+    def current_match(self) -> int:
+        """The index of the match shown, or -1."""
+        return self._current
+
+    def matched_text(self, index: int) -> str:
+        start, end = self._matches[index]
+        cursor = QTextCursor(self._doc)
+        cursor.setPosition(start)
+        cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
+        return cursor.selectedText()
+
+    def find_text(self, query: str) -> int:
+        """Highlight every match of `query` (case-insensitive) in the committed paragraphs and
+        show the newest; returns how many there are. Captions keep arriving meanwhile: each
+        new paragraph is searched as it is committed."""
+        self._query = query
+        self._matches, self._searched_to, self._current = [], 0, -1
+        if query:
+            self._search_new_text()
+            if self._matches:
+                self._go_to(len(self._matches) - 1)
+                return len(self._matches)
+        self._show_matches()
+        return len(self._matches)
+
+    def find_next(self) -> int:
+        """Show the next (newer) match, wrapping around; returns its index or -1."""
+        if self._matches:
+            self._go_to((self._current + 1) % len(self._matches))
+        return self._current
+
+    def find_previous(self) -> int:
+        """Show the previous (older) match, wrapping around; returns its index or -1."""
+        if self._matches:
+            self._go_to((self._current - 1) % len(self._matches))
+        return self._current
+
+    def _committed_end(self) -> int:
+        """Where the live block starts: everything before it is settled text."""
+        return self._doc.lastBlock().position()
+
+    def _search_new_text(self) -> None:
+        end = self._committed_end()
+        cursor = QTextCursor(self._doc)
+        cursor.setPosition(self._searched_to)
+        while True:
+            found = self._doc.find(self._query, cursor)
+            if found.isNull() or found.selectionEnd() > end:
+                break
+            self._matches.append((found.selectionStart(), found.selectionEnd()))
+            cursor = found
+        self._searched_to = end
+        self._show_matches()
+
+    def _go_to(self, index: int) -> None:
+        self._current = index
+        start, end = self._matches[index]
+        cursor = QTextCursor(self._doc)
+        cursor.setPosition(start)
+        cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
+        self._view.setTextCursor(cursor)
+        self._view.ensureCursorVisible()
+        self._show_matches()
+
+    def _show_matches(self) -> None:
+        highlight = QTextCharFormat()
+        current = QTextCharFormat()
+        if self._on_dark:
+            highlight.setBackground(QColor("#6b5a00"))
+            current.setBackground(QColor("#c77800"))
+        else:
+            highlight.setBackground(QColor("#fff0a0"))
+            current.setBackground(QColor("#ffb347"))
+        selections = []
+        shown = self._matches
+        first = 0
+        if len(shown) > self.MAX_HIGHLIGHTS:  # those around the one shown
+            first = max(0, min(self._current, len(shown) - 1) - self.MAX_HIGHLIGHTS // 2)
+            shown = shown[first : first + self.MAX_HIGHLIGHTS]
+        for offset, (start, end) in enumerate(shown):
+            selection = QTextEdit.ExtraSelection()
+            cursor = QTextCursor(self._doc)
+            cursor.setPosition(start)
+            cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
+            selection.cursor = cursor
+            selection.format = current if first + offset == self._current else highlight
+            selections.append(selection)
+        self._view.setExtraSelections(selections)
+        self.matches_changed.emit()
 
     # -- scrolling ------------------------------------------------------------------------
 
@@ -413,6 +525,12 @@ class CaptionPane(QWidget):
             self._write_paragraph(cursor, utterance)
         cursor.endEditBlock()
         self._render_live()
+        if self._query:  # positions moved (timestamps): search again, keep the place
+            kept = self._current
+            self._matches, self._searched_to = [], 0
+            self._search_new_text()
+            self._current = min(kept, len(self._matches) - 1)
+            self._show_matches()
         if self._following:
             self._scroll_to_end()
         else:

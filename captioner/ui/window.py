@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from captioner.ui.caption_pane import DEFAULT_FONT_SIZE, CaptionPane
 from captioner.ui.device_picker import DevicePicker
+from captioner.ui.find_bar import FindBar
 from captioner.ui.help_dialog import ShortcutsDialog
 from captioner.ui.preferences import Theme
 from captioner.ui.run_state import RunState
@@ -188,6 +189,7 @@ class MainWindow(QMainWindow):
         self.restore_bar = RestoreBar(self)
         self.status = CaptionStatusBar(self)
         self.setStatusBar(self.status)
+        self.find_bar = FindBar(self.pane, self)
 
         self._make_actions()
         self._make_toolbar()
@@ -206,6 +208,8 @@ class MainWindow(QMainWindow):
         self._apply_accents()
         column.addWidget(self.picker.message)
         column.addWidget(self.pane, 1)
+        column.addWidget(self.find_bar)
+        self.find_bar.closed.connect(self._on_find_bar_closed)
         self.setCentralWidget(central)
         self.set_run_state(RunState.IDLE)
 
@@ -257,6 +261,13 @@ class MainWindow(QMainWindow):
             "Choose the input…", "Ctrl+I", tip="Open the list of microphones and system audio"
         )
         self.device_action.triggered.connect(self._on_device_action_triggered)
+        self.find_action = self._action("Find…", "Ctrl+F", tip="Find words in the captions")
+        self.find_action.setObjectName("findAction")
+        self.find_action.triggered.connect(self.find_bar.open_bar)
+        self.find_next_action = self._action("Find next", "F3")
+        self.find_next_action.triggered.connect(self.find_bar.next)
+        self.find_previous_action = self._action("Find previous", "Shift+F3")
+        self.find_previous_action.triggered.connect(self.find_bar.previous)
         self.rescan_action = self._action("Look for devices again", "F5")
         self.rescan_action.triggered.connect(self.picker.rescan_requested)
 
@@ -384,6 +395,9 @@ class MainWindow(QMainWindow):
             self.mute_action,
             self.clear_action,
             self.copy_action,
+            self.find_action,
+            self.find_next_action,
+            self.find_previous_action,
             self.device_action,
             self.rescan_action,
         ):
@@ -412,6 +426,9 @@ class MainWindow(QMainWindow):
             overlay.addAction(action)
         help_menu = menus.addMenu("&Help")
         help_menu.addAction(self.help_action)
+
+    def _on_find_bar_closed(self) -> None:
+        self.pane.view.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def show_shortcuts(self) -> ShortcutsDialog:
         """Help > Keyboard shortcuts (non-modal; a second press brings it forward)."""
