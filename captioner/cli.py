@@ -161,6 +161,110 @@ def _restore_one(args: argparse.Namespace, path: Path, contents: JournalContents
     return True
 
 
+def cmd_history(args: argparse.Namespace) -> int:
+    """List past sessions (newest first), search them, or print / export / delete one."""
+    from captioner import history
+
+    try:
+        with history.opened() as past:
+            if args.session:
+                found = past.session(args.session)
+                if found is None:
+                    say(f"no session {args.session!r} (`captioner history` lists them)")
+                    return EXIT_USAGE
+                if args.delete:
+                    past.delete(found)
+                    say(f"deleted the session of {found.describe()}")
+                    return EXIT_OK
+                problem = check_targets(args.export)
+                if problem is not None:
+                    say(problem)
+                    return EXIT_USAGE
+                utterances = past.utterances(found)
+                if args.export:
+                    info = export_info(
+                        found.started.isoformat() if found.started else None,
+                        found.engine,
+                        found.source,
+                    )
+                    return EXIT_OK if write_exports(args.export, utterances, info) else EXIT_FAILED
+                for u in utterances:
+                    print(
+                        json.dumps(utterance_json(u), ensure_ascii=False) if args.json else u.text
+                    )
+                return EXIT_OK
+            if args.search:
+                hits = past.search(" ".join(args.search))
+                for hit in hits:
+                    snippet = hit.snippet.replace(history.HIT_START, "[").replace(
+                        history.HIT_END, "]"
+                    )
+                    if args.json:
+                        print(
+                            json.dumps(
+                                {"session": hit.session.id, "start": hit.start, "text": snippet},
+                                ensure_ascii=False,
+                            )
+                        )
+                    else:
+                        print(f"{hit.session.id}  {_clock(hit.start)}  {snippet}")
+                if not hits:
+                    say("nothing found")
+                return EXIT_OK
+            sessions = past.sessions()
+            for item in sessions:
+                if args.json:
+                    print(
+                        json.dumps(
+                            {
+                                "id": item.id,
+                                "started": item.started.isoformat() if item.started else None,
+                                "duration": round(item.duration, 1),
+                                "source": item.source,
+                                "engine": item.engine,
+                                "lines": item.lines,
+                                "state": item.state,
+                                "first_words": item.first_words,
+                            },
+                            ensure_ascii=False,
+                        )
+                    )
+                else:
+                    mark = {
+                        "unfinished": " (ended without finishing)",
+                        "recording": " (recording now)",
+                    }.get(item.state, "")
+                    print(f"{item.id}  {item.describe()}{mark}\n    {item.first_words}")
+            if not sessions:
+                say("no sessions yet: each captioning session is kept here once it has a line")
+            return EXIT_OK
+    except history.HistoryError as exc:
+        say(str(exc))
+        return EXIT_FAILED
+
+
+def _clock(seconds: float) -> str:
+    whole = int(seconds)
+    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+
+
+def _add_history_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "history",
+        parents=[_verbosity(argparse.SUPPRESS)],
+        help="list, search, print, export or delete past sessions",
+        description="Every session is journaled. With no argument this lists them, newest "
+        "first: id, date, duration, device, engine and first words. --search finds lines in "
+        "all of them; a session id prints that session (or --export / --delete it).",
+    )
+    p.add_argument("session", nargs="?", help="one session, by the id the list shows")
+    p.add_argument("--search", nargs="+", metavar="WORD", help="lines with every WORD")
+    _add_export_option(p, "instead of printing it")
+    p.add_argument("--delete", action="store_true", help="delete the session's journal")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(func=cmd_history)
+
+
 # -- parser -------------------------------------------------------------------------
 
 
@@ -274,6 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     devices.set_defaults(func=cmd_devices)
     _add_listen_parser(sub)
     _add_restore_parser(sub)
+    _add_history_parser(sub)
     from captioner.server.cli import add_models_parser, add_serve_parser
 
     add_serve_parser(sub)

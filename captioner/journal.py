@@ -148,10 +148,13 @@ class JournalWriter:
         source: str,
         settings: Mapping[str, Any] | None = None,
         folder: Path | None = None,
+        started: datetime | None = None,
     ) -> JournalWriter:
-        """Start a journal in `folder` (default: `journal_dir()`); raises JournalError."""
+        """Start a journal in `folder` (default: `journal_dir()`); raises JournalError.
+
+        `started` is now unless given (a journal written afterwards, as the history bench's)."""
         folder = folder if folder is not None else journal_dir()
-        started = _now()
+        started = started or _now()
         try:
             if not folder.is_dir():
                 folder.mkdir(parents=True)
