@@ -73,6 +73,13 @@ class RestoreController:
             self._task = self.tasks.spawn(self._restore(), "restore")
         return self._task
 
+    def restore_journal(self, info: JournalInfo) -> asyncio.Task[int]:
+        """Put one unfinished journal's lines back in the window (History's Restore)."""
+        self.unfinished = [i for i in self.unfinished if i.path != info.path]
+        if not self.unfinished:
+            self.window.restore_bar.hide()
+        return self.tasks.spawn(self._restore_infos([info]), "restore")
+
     def delete(self) -> asyncio.Task[int]:
         return self.tasks.spawn(self._delete(), "delete journals")
 
@@ -84,6 +91,9 @@ class RestoreController:
             return 0
         infos, self.unfinished = self.unfinished, []
         self.window.restore_bar.hide()
+        return await self._restore_infos(infos)
+
+    async def _restore_infos(self, infos: list[JournalInfo]) -> int:
         restored = 0
         for info in infos:
             try:

@@ -27,6 +27,7 @@ from captioner.app.devices import DevicesController
 from captioner.app.endpoint import EndpointChooser
 from captioner.app.engine import OfflineEngine
 from captioner.app.export import ExportController
+from captioner.app.history import HistoryController
 from captioner.app.model import ModelDownloadController
 from captioner.app.notify import WindowNotifier
 from captioner.app.options import AppOptions
@@ -83,6 +84,7 @@ class CaptionerApp:
         self._shutdown_deadline = shutdown_deadline
         self._watchdog: threading.Timer | None = None
         self._shutdown_task: asyncio.Task[None] | None = None
+        self._journal_folder = journal_folder
         self._build_services(qt_app, keyring_backend, journal_folder)
         self._build_features(device_lister, keepalive_interval, give_up_after, model_spec)
         self._wire()
@@ -178,6 +180,14 @@ class CaptionerApp:
             tasks=self.tasks,
         )
         self.overlays = OverlayController(w, self.overlay, store=self.store, notifier=self.notifier)
+        self.history = HistoryController(
+            w,
+            store=self.store,
+            notifier=self.notifier,
+            tasks=self.tasks,
+            restore=self.restore,
+            folder=self._journal_folder,
+        )
 
     def _wire(self) -> None:
         """What one feature tells another, and the window's requests that are the root's."""
@@ -323,6 +333,7 @@ class CaptionerApp:
                 if dialog is not None:
                     dialog.reject()
             self.settings.close()
+            self.history.close()
             self.overlays.close()
             self.window.allow_close()
             self.window.close()

@@ -166,6 +166,7 @@ class MainWindow(QMainWindow):
     close_requested = Signal()
     export_requested = Signal()
     restore_requested = Signal()
+    history_requested = Signal()
     overlay_toggled = Signal(bool)
     click_through_toggled = Signal(bool)
     overlay_settings_requested = Signal()
@@ -283,6 +284,11 @@ class MainWindow(QMainWindow):
         )
         self.restore_action.setObjectName("restoreAction")
         self.restore_action.triggered.connect(self.restore_requested)
+        self.history_action = self._action(
+            "History…", "Ctrl+H", tip="Find, open, export or delete earlier sessions"
+        )
+        self.history_action.setObjectName("historyAction")
+        self.history_action.triggered.connect(self.history_requested)
         self.settings_action = self._action("Settings…", "Ctrl+,")
         self.settings_action.setObjectName("settingsAction")
         self.settings_action.triggered.connect(self.settings_requested)
@@ -383,7 +389,7 @@ class MainWindow(QMainWindow):
     def _make_menus(self) -> None:
         menus = self.menuBar()
         file = menus.addMenu("&File")
-        for action in (self.export_action, self.restore_action):
+        for action in (self.export_action, self.history_action, self.restore_action):
             file.addAction(action)
         file.addSeparator()
         file.addAction(self.settings_action)
