@@ -118,3 +118,27 @@ def test_the_overlay_runs_a_right_to_left_line_from_the_right(qtbot: QtBot) -> N
     assert max(hebrew) > width * 0.8 and min(hebrew) > width * 0.5  # from the right edge
     lines = overlay.shown_lines()
     assert [text for text, _, _ in lines[-1].words] == ["שלום", "לכולם"]
+
+
+def test_the_overlay_wraps_a_long_japanese_line_without_adding_spaces(qtbot: QtBot) -> None:
+    sentence = "今日はとてもいい天気ですね。午後から会議室で来年度の予算について話し合います。"
+    look = dataclasses.replace(OverlayLook(), lines=4, font_size=32)
+    overlay = CaptionOverlay(look)
+    qtbot.addWidget(overlay)
+    overlay.place(None)
+    overlay.resize(420, overlay.height())
+    overlay.show()
+    qtbot.waitExposed(overlay)
+    overlay.apply([committed(sentence, 0.0)])
+    lines = overlay.shown_lines()
+    assert len(lines) >= 2, [line.text for line in lines]  # wrapped, not one long overflow
+    shown = "".join(line.text for line in lines)  # the newest lines: the sentence's end
+    assert len(shown) > 20 and sentence.endswith(shown)  # and no space was added
+    assert not any(line.text.startswith(("。", "、")) for line in lines)
+    image = overlay.grab().toImage()
+    ink = ink_columns(image)
+    assert ink and max(ink) < overlay.width() - 4  # nothing drawn past the edge
+    # Latin text keeps its spaces, and a Latin word inside Japanese stays whole
+    overlay.apply([committed("Zoom会議 at 3 pm", 1.0)])
+    tail = " ".join(line.text for line in overlay.shown_lines()[-2:])
+    assert "Zoom会議" in tail and tail.endswith("at 3 pm"), tail

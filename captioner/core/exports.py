@@ -293,7 +293,7 @@ _UNSPACED = (
 )
 
 
-def _unspaced(char: str) -> bool:
+def unspaced(char: str) -> bool:
     """A character of a script written without spaces between words (Chinese, Japanese,
     Thai…): Deepgram and Whisper send its words as separate tokens that must not be spaced."""
     code = ord(char)
@@ -301,7 +301,7 @@ def _unspaced(char: str) -> bool:
 
 
 def _separator(left: str, right: str) -> str:
-    return "" if left and right and _unspaced(left[-1]) and _unspaced(right[0]) else " "
+    return "" if left and right and unspaced(left[-1]) and unspaced(right[0]) else " "
 
 
 def _join(words: Sequence[str]) -> str:

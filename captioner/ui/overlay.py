@@ -54,7 +54,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QWidget
 
 from captioner.core.captions import CaptionEvent, Committed, LiveChanged, Utterance
-from captioner.core.exports import speaker_label
+from captioner.core.exports import speaker_label, unspaced
 from captioner.ui.caption_pane import GAP_COLOURS, GAP_COLOURS_ON_DARK, is_dark, speaker_colour
 from captioner.ui.preferences import AfterSilence, OverlayLook
 
@@ -104,6 +104,8 @@ class _Word:
     kind: str
     """"final", "interim", "label" or "gap"."""
     speaker: int | None = None
+    joined: bool = False
+    """No space before it: a character of Japanese or Chinese text after another."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,10 +113,16 @@ class OverlayLine:
     """One line on screen: its words, each with its kind ("final", "interim", "label", "gap")."""
 
     words: tuple[tuple[str, str, int | None], ...]
+    joined: tuple[bool, ...] = ()
+    """Per word: drawn without a space before it (empty: every word is spaced)."""
 
     @property
     def text(self) -> str:
-        return " ".join(w for w, _k, _s in self.words)
+        text = ""
+        for i, (word, _k, _s) in enumerate(self.words):
+            glue = "" if not text or (self.joined and self.joined[i]) else " "
+            text += glue + word
+        return text
 
     @property
     def kinds(self) -> set[str]:
@@ -168,11 +176,40 @@ class _OverlayText:
                     _Word(f"{speaker_label(utterance.speaker)}:", "label", utterance.speaker),
                 ]
             speaker = utterance.speaker
-            words += [_Word(w, "final") for w in utterance.text.split()]
+            words += _pieces(utterance.text, "final", words)
         for _channel, (final, interim) in sorted(self.live.items()):
-            words += [_Word(w, "final") for w in final.split()]
-            words += [_Word(w, "interim") for w in interim.split()]
+            words += _pieces(final, "final", words)
+            words += _pieces(interim, "interim", words)
         return words
+
+
+_CLOSING = set("。、，．！？：；」』）】〉》…ー")
+"""Punctuation that stays with the character before it (never starts a line)."""
+
+
+def _pieces(text: str, kind: str, before: Sequence[_Word]) -> list[_Word]:
+    """The words of `text`; Japanese and Chinese, written without spaces, are cut into single
+    characters (joined, so drawn without spaces) so that a long line can wrap anywhere."""
+    out: list[_Word] = []
+    previous = before[-1].text if before and before[-1].kind != "break" else ""
+    for token in text.split():
+        if not any(unspaced(c) for c in token):
+            out.append(_Word(token, kind))
+            previous = token
+            continue
+        piece = ""
+        joined = bool(previous) and unspaced(previous[-1]) and unspaced(token[0])
+        for char in token:
+            if piece and (char in _CLOSING or not (unspaced(char) or unspaced(piece[-1]))):
+                piece += char  # closing punctuation, or a run of Latin letters and digits
+                continue
+            if piece:
+                out.append(_Word(piece, kind, joined=joined))
+                joined = True
+            piece = char
+        out.append(_Word(piece, kind, joined=joined))
+        previous = token
+    return out
 
 
 def wrap_words(
@@ -188,12 +225,22 @@ def wrap_words(
                 used = 0.0
             continue
         width = advance(word)
-        if lines[-1] and used + space + width > room:
+        gap = 0.0 if word.joined else space
+        if lines[-1] and used + gap + width > room:
             lines.append([])
             used = 0.0
-        used += (space if lines[-1] else 0.0) + width
+        used += (gap if lines[-1] else 0.0) + width
         lines[-1].append(word)
-    return [OverlayLine(tuple((w.text, w.kind, w.speaker) for w in line)) for line in lines if line]
+    return [
+        OverlayLine(
+            tuple((w.text, w.kind, w.speaker) for w in line),
+            tuple(i > 0 and w.joined for i, w in enumerate(line))
+            if any(w.joined for w in line)
+            else (),
+        )
+        for line in lines
+        if line
+    ]
 
 
 class CaptionOverlay(QWidget):
@@ -499,7 +546,9 @@ class CaptionOverlay(QWidget):
             # a right-to-left line (Arabic, Hebrew) runs from the right edge, word by word
             rtl = right_to_left(text for text, kind, _ in line.words if kind != "label")
             x = self.width() - pad_x if rtl else pad_x
-            for text, kind, speaker in line.words:
+            for index, (text, kind, speaker) in enumerate(line.words):
+                if index and line.joined and line.joined[index]:
+                    x += space if rtl else -space  # no space before a joined character
                 font = self._label_font if kind == "label" else self._font
                 colour = self._colour(kind, speaker, text_colour, on_dark)
                 width = QFontMetricsF(font).horizontalAdvance(text)
