@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import itertools
 import json
 import subprocess
 import sys
@@ -756,3 +757,66 @@ def test_models_cli_path_and_status(tmp_path: Path, capsys: pytest.CaptureFixtur
     cli.add_models_parser(subparsers)
     args = parser.parse_args(["serve", "--port", "0", "--token", "t"])
     assert args.func is cli.run_serve and args.token == "t"
+
+
+# ---------------------------------------------------------------------- multichannel
+
+
+def stereo(left: np.ndarray, right: np.ndarray) -> bytes:
+    """Two mono float signals as interleaved 16-bit stereo."""
+    frames = np.stack([left, right], axis=1)
+    return (np.clip(frames, -1, 1) * 32767).astype("<i2").tobytes()
+
+
+async def test_multichannel_transcribes_each_channel_on_its_own_with_its_index() -> None:
+    """A two-sided call: the left channel talks first, the right one later. Each channel's
+    words come back under its own `channel_index`, with its own SpeechStarted and
+    UtteranceEnd, and nothing of one channel is heard on the other."""
+    left = np.concatenate([silence(0.5), tone(1.0), silence(3.0)])
+    right = np.concatenate([silence(2.5), tone(1.0), silence(1.0)])
+    params = {"channels": 2, "multichannel": "true", "vad_events": "true"}
+    async with running() as server:
+        received, _ = await session(
+            url(server, **params, interim_results="true", utterance_end_ms=1000),
+            stereo(left, right),
+        )
+    spoken = {0: [], 1: []}  # type: dict[int, list[dict[str, Any]]]
+    for message in received.finals:
+        assert message["channel_index"][1] == 2
+        words = message["channel"]["alternatives"][0]["words"]
+        spoken[message["channel_index"][0]] += words
+    assert spoken[0] and spoken[1]
+    assert all(w["start"] >= 0.3 and w["end"] <= 1.8 for w in spoken[0]), spoken[0]
+    assert all(w["start"] >= 2.3 and w["end"] <= 3.8 for w in spoken[1]), spoken[1]
+    assert {tuple(m["channel"]) for m in received.of("SpeechStarted")} == {(0, 2), (1, 2)}
+    assert {tuple(m["channel"]) for m in received.of("UtteranceEnd")} == {(0, 2), (1, 2)}
+    assert received.of("Metadata")[0]["channels"] == 2
+    # each channel's finals tile its own clock from zero to the end of the audio
+    for channel in (0, 1):
+        finals = [m for m in received.finals if m["channel_index"][0] == channel]
+        assert finals[0]["start"] == 0
+        for before, after in itertools.pairwise(finals):
+            assert before["start"] + before["duration"] == pytest.approx(after["start"], abs=1e-5)
+    # without multichannel the two are mixed and transcribed as one
+    async with running() as server:
+        mixed, _ = await session(url(server, channels=2), stereo(left, right))
+    assert {tuple(m["channel_index"]) for m in mixed.finals} == {(0, 1)}
+    starts = [w["start"] for m in mixed.finals for w in m["channel"]["alternatives"][0]["words"]]
+    assert min(starts) < 1.0 and max(starts) > 2.4
+
+
+def test_multichannel_is_limited_and_decoded_per_channel() -> None:
+    params = parse_query("encoding=linear16&sample_rate=48000&channels=2&multichannel=true")
+    assert params.multichannel and params.channels == 2
+    assert not parse_query(
+        "encoding=linear16&sample_rate=16000&channels=1&multichannel=true"
+    ).multichannel
+    with pytest.raises(QueryError) as info:
+        parse_query("encoding=linear16&sample_rate=16000&channels=9&multichannel=true")
+    assert info.value.parameter == "multichannel" and "at most 8" in str(info.value)
+    decoder = PcmDecoder(48000, 2, separate=True)
+    left, right = np.full(4800, 0.5), np.full(4800, -0.25)
+    out = np.concatenate([decoder.push(stereo(left, right)), decoder.flush()], axis=1)
+    assert out.shape[0] == 2 and abs(out.shape[1] - 1600) <= 2
+    middle = out[:, 200:1400]
+    assert np.allclose(middle[0], 0.5, atol=0.01) and np.allclose(middle[1], -0.25, atol=0.01)

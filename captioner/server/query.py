@@ -33,6 +33,8 @@ SUPPORTED_ENCODINGS = frozenset({"linear16"})
 MIN_SAMPLE_RATE = 1_000
 MAX_SAMPLE_RATE = 384_000
 MAX_CHANNELS = 32
+MAX_MULTICHANNEL = 8
+"""Channels transcribed separately at most: each has its own recogniser and voice detector."""
 MIN_UTTERANCE_END_MS = 1000
 MAX_ENDPOINTING_MS = 60_000
 
@@ -68,6 +70,8 @@ class ListenParams:
     encoding: str = "linear16"
     sample_rate: int = 16_000
     channels: int = 1
+    multichannel: bool = False
+    """Each channel transcribed on its own (results carry its `channel_index`); else mixed."""
     interim_results: bool = False
     endpointing_ms: int | None = 10  # None = endpointing=false
     utterance_end_ms: int | None = None
@@ -139,7 +143,7 @@ def parse_query(query: str) -> ListenParams:
             "keywords", "Keywords are not supported for Nova-3. Please use `keyterm` instead."
         )
     language, whisper_language = _language(values)
-    encoding, sample_rate, channels = _audio_format(values)
+    encoding, sample_rate, channels, multichannel = _audio_format(values)
     endpointing, utterance_end = _endpoints(values)
     return ListenParams(
         model=model,
@@ -148,6 +152,7 @@ def parse_query(query: str) -> ListenParams:
         encoding=encoding,
         sample_rate=sample_rate,
         channels=channels,
+        multichannel=multichannel,
         interim_results=_bool("interim_results", values.get("interim_results", "false")),
         endpointing_ms=endpointing,
         utterance_end_ms=utterance_end,
@@ -193,7 +198,7 @@ def _language(values: dict[str, str]) -> tuple[str, str | None]:
     return language, primary
 
 
-def _audio_format(values: dict[str, str]) -> tuple[str, int, int]:
+def _audio_format(values: dict[str, str]) -> tuple[str, int, int, bool]:
     """(encoding, sample rate, channels): raw linear16 only, declared exactly."""
     encoding = values.get("encoding")
     if encoding is None:
@@ -216,13 +221,14 @@ def _audio_format(values: dict[str, str]) -> tuple[str, int, int]:
         )
     sample_rate = _int("sample_rate", values["sample_rate"], MIN_SAMPLE_RATE, MAX_SAMPLE_RATE)
     channels = _int("channels", values.get("channels", "1"), 1, MAX_CHANNELS)
-    if "multichannel" in values and _bool("multichannel", values["multichannel"]) and channels > 1:
+    multichannel = "multichannel" in values and _bool("multichannel", values["multichannel"])
+    if multichannel and channels > MAX_MULTICHANNEL:
         raise QueryError(
             "multichannel",
-            "Unsupported 'multichannel' value of 'true': this server mixes channels down "
-            "and transcribes them as one.",
+            f"Unsupported 'channels' value of '{channels}' with 'multichannel': this server "
+            f"transcribes at most {MAX_MULTICHANNEL} channels separately.",
         )
-    return encoding, sample_rate, channels
+    return encoding, sample_rate, channels, multichannel and channels > 1
 
 
 def _endpoints(values: dict[str, str]) -> tuple[int | None, int | None]:
