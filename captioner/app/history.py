@@ -70,6 +70,8 @@ class HistoryController:
         dialog.show()
         dialog.raise_()
         dialog.search.setFocus()
+        # the first look at a big journal folder builds the index (seconds for a year of it)
+        dialog.show_problem("Reading the sessions…")
         self.search(dialog.query())
         return dialog
 
