@@ -7,7 +7,7 @@ goes:
 * the offline engine: every language Whisper knows, plus "Detect automatically" (`multi`);
   the server's own list (`captioner.server.query.WHISPER_LANGUAGES`) is the same set, and a
   test keeps them equal;
-* Deepgram: the languages its documentation lists for the chosen model (Nova-3's list grew
+* Deepgram: the languages Deepgram publishes for the chosen model (Nova-3's list grew
   through 2025-26, see docs/languages.md), with `multi` where the model transcribes several
   languages at once; a model not listed here accepts any code;
 * a custom server: any code, since nothing is known about it.
