@@ -142,3 +142,29 @@ def test_the_overlay_wraps_a_long_japanese_line_without_adding_spaces(qtbot: QtB
     overlay.apply([committed("Zoom会議 at 3 pm", 1.0)])
     tail = " ".join(line.text for line in overlay.shown_lines()[-2:])
     assert "Zoom会議" in tail and tail.endswith("at 3 pm"), tail
+
+
+def test_a_right_to_left_session_starts_its_paragraphs_at_the_right(qtbot: QtBot) -> None:
+    pane = CaptionPane()
+    qtbot.addWidget(pane)
+    pane.resize(700, 300)
+    pane.show()
+    qtbot.waitExposed(pane)
+
+    def ink() -> list[int]:
+        image = pane.view.viewport().grab().toImage()
+        return [
+            x
+            for x in range(image.width())
+            if any(image.pixelColor(x, y).value() < 128 for y in range(0, 60, 2))
+        ]
+
+    pane.set_language("he")
+    pane.apply([Committed(UTTERANCES[0])])
+    hebrew = ink()
+    assert hebrew and min(hebrew) > pane.view.viewport().width() * 0.4, hebrew[:3]
+    pane.clear()
+    pane.set_language("en-GB")
+    pane.apply([committed("Good morning everyone.", 0.0)])
+    english = ink()
+    assert english and max(english) < pane.view.viewport().width() * 0.6

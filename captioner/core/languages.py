@@ -27,6 +27,7 @@ __all__ = [
     "deepgram_languages",
     "describe",
     "offline_languages",
+    "right_to_left",
 ]
 
 DETECT = "multi"
@@ -137,6 +138,16 @@ _NAMES: dict[str, tuple[str, str]] = {
 }
 
 WHISPER_CODES = frozenset(_NAMES)
+
+RIGHT_TO_LEFT = frozenset({"ar", "fa", "he", "ps", "sd", "ur", "yi"})
+"""Languages written right to left (Arabic and Hebrew scripts)."""
+
+
+def right_to_left(code: str | None) -> bool:
+    """Whether `code` (en, he-IL, ar …) names a language written right to left."""
+    return bool(code) and str(code).split("-", 1)[0].lower() in RIGHT_TO_LEFT
+
+
 """Every language Whisper (multilingual) knows: the offline engine's choices."""
 
 # region and script subtags seen in Deepgram's codes

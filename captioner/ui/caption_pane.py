@@ -30,6 +30,7 @@ from PySide6.QtWidgets import QPlainTextEdit, QPushButton, QTextEdit, QVBoxLayou
 from captioner.core.captions import CaptionEvent, Committed, LiveChanged, Utterance, separator_for
 from captioner.core.exports import SPEAKER_COLOURS as SPEAKER_COLOURS_FOR_SUBTITLES
 from captioner.core.exports import clock, speaker_label
+from captioner.core.languages import right_to_left
 
 __all__ = [
     "DEFAULT_FONT_SIZE",
@@ -223,8 +224,20 @@ class CaptionPane(QWidget):
     # -- updating -------------------------------------------------------------------------
 
     def set_language(self, language: str | None) -> None:
-        """How settled and interim text are joined: no space for Japanese and Chinese."""
+        """How settled and interim text are joined (no space for Japanese and Chinese), and
+        which edge paragraphs start from: the right for Arabic, Hebrew, Persian, Urdu….
+
+        The text widget aligns every paragraph alike, so the side follows the language asked
+        for; each paragraph's words still read in Unicode's bidirectional order."""
         self._separator = separator_for(language)
+        option = self._doc.defaultTextOption()
+        if right_to_left(language):
+            option.setTextDirection(Qt.LayoutDirection.RightToLeft)
+            option.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignAbsolute)
+        else:
+            option.setTextDirection(Qt.LayoutDirection.LayoutDirectionAuto)
+            option.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignAbsolute)
+        self._doc.setDefaultTextOption(option)
 
     def apply(self, events: Sequence[CaptionEvent]) -> None:
         """Fold caption events into the view; only the last block changes."""
