@@ -97,9 +97,13 @@ def index_path(folder: Path | None = None) -> Path:
 class History:
     """The index over one journal folder. Not thread-safe: one per thread."""
 
-    def __init__(self, folder: Path | None = None, index: Path | None = None) -> None:
+    def __init__(
+        self, folder: Path | None = None, index: Path | None = None, *, timeout: float = 30.0
+    ) -> None:
+        """`timeout`: how long to wait for another process or thread writing the index."""
         self.folder = folder if folder is not None else journal.journal_dir()
         self.index = index if index is not None else index_path(self.folder)
+        self._timeout = timeout
         self._db = self._open()
 
     def close(self) -> None:
@@ -116,7 +120,7 @@ class History:
     def _open(self) -> sqlite3.Connection:
         self.index.parent.mkdir(parents=True, exist_ok=True)
         for attempt in (1, 2):
-            db = sqlite3.connect(self.index)
+            db = sqlite3.connect(self.index, timeout=self._timeout)
             try:
                 version = db.execute("PRAGMA user_version").fetchone()[0]
                 if version != SCHEMA_VERSION:
@@ -162,7 +166,15 @@ class History:
         db.commit()
 
     def refresh(self) -> int:
-        """Bring the index up to date with the journal folder; returns journals (re)read."""
+        """Bring the index up to date with the journal folder; returns journals (re)read.
+
+        Raises HistoryError when the index stays locked by another writer past the timeout."""
+        try:
+            return self._refresh()
+        except sqlite3.Error as exc:
+            raise HistoryError(f"the history index is busy or unreadable ({exc})") from exc
+
+    def _refresh(self) -> int:
         try:
             entries = {
                 path.name: path

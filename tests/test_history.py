@@ -177,3 +177,21 @@ def test_the_command_line_lists_searches_exports_and_deletes(folder: Path) -> No
     assert deleted.returncode == 0 and "deleted" in deleted.stderr
     assert captioner("--search", "quarter").stdout == ""
     assert captioner("no-such-session").returncode == 2
+
+
+def test_an_index_locked_by_another_writer_is_a_clear_error_not_a_crash(folder: Path) -> None:
+    import sqlite3
+
+    with History(folder) as history:
+        index = history.index
+    writer = sqlite3.connect(index)
+    writer.execute("BEGIN IMMEDIATE")  # another process in the middle of writing
+    try:
+        write(folder, ["One more."], day=5)
+        with History(folder, timeout=0.2) as history, pytest.raises(HistoryError, match="busy"):
+            history.refresh()
+    finally:
+        writer.rollback()
+        writer.close()
+    with History(folder) as history:
+        assert history.refresh() == 4  # nothing was half-written meanwhile

@@ -56,6 +56,9 @@ class HistoryController:
         self.export_dialog: QFileDialog | None = None
         self.confirm: QMessageBox | None = None
         self._generation = 0
+        self._one_at_a_time = asyncio.Lock()
+        """Index work runs one call at a time: a search typed while the first look at a
+        big folder builds the index waits for it instead of fighting over SQLite's lock."""
         window.history_requested.connect(self.open)
 
     def open(self) -> HistoryDialog:
@@ -108,7 +111,8 @@ class HistoryController:
             with history.opened(folder) as past:
                 return action(past)
 
-        return await asyncio.to_thread(run)
+        async with self._one_at_a_time:
+            return await asyncio.to_thread(run)
 
     def view(self, session: SessionSummary) -> asyncio.Task[SessionViewer | None]:
         return self.tasks.spawn(self._view(session), "history open")
