@@ -30,7 +30,7 @@ from captioner.console import (
     utterance_json,
     write_exports,
 )
-from captioner.core.exports import FORMATS
+from captioner.core.exports import FORMATS, clock
 from captioner.journal import ExportTarget, JournalContents, parse_export_spec
 from captioner.listen import cmd_listen
 from captioner.logs import setup_logging
@@ -207,7 +207,7 @@ def cmd_history(args: argparse.Namespace) -> int:
                             )
                         )
                     else:
-                        print(f"{hit.session.id}  {_clock(hit.start)}  {snippet}")
+                        print(f"{hit.session.id}  {clock(hit.start)}  {snippet}")
                 if not hits:
                     say("nothing found")
                 return EXIT_OK
@@ -241,11 +241,6 @@ def cmd_history(args: argparse.Namespace) -> int:
     except history.HistoryError as exc:
         say(str(exc))
         return EXIT_FAILED
-
-
-def _clock(seconds: float) -> str:
-    whole = int(seconds)
-    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
 
 
 def _add_history_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

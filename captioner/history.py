@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from pathlib import Path
 
 from captioner import journal
 from captioner.core.captions import Utterance
+from captioner.core.exports import unspaced
 
 __all__ = [
     "History",
@@ -42,7 +42,6 @@ SCHEMA_VERSION = 1
 FIRST_WORDS = 14
 _LINE_SPAN = 10_000_000
 """A session's lines are FTS rows num * _LINE_SPAN + line: one range per session to delete."""
-_UNSPACED = re.compile(r"[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u9fff]")
 HIT_START, HIT_END = "\x02", "\x03"
 """Around the matched words in `SearchHit.snippet`: the window bolds them, the terminal
 brackets them."""
@@ -290,7 +289,7 @@ class History:
         words = query.split()
         if not words:
             return []
-        if _UNSPACED.search(query):
+        if any(unspaced(char) for char in query):
             rows = self._db.execute(
                 f"SELECT {_COLUMNS_S}, line_text.start, line_text.text FROM line_text "
                 "JOIN sessions s ON s.num = line_text.rowid / ? "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -24,3 +25,12 @@ def _private_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None
         os.environ.pop("CAPTIONER_DATA_DIR", None)
     else:
         os.environ["CAPTIONER_DATA_DIR"] = previous
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The window's settings in a folder of the test's own, and no key from the environment."""
+    folder = tmp_path / "config"
+    monkeypatch.setenv("CAPTIONER_CONFIG_DIR", str(folder))
+    monkeypatch.delenv("DEEPGRAM_API_KEY", raising=False)
+    return folder

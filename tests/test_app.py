@@ -49,14 +49,6 @@ def noise_wav(tmp_path: Path) -> Path:
     return audio_files.noise_wav(tmp_path / "noise.wav", 3.0)
 
 
-@pytest.fixture
-def config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "config"
-    monkeypatch.setenv("CAPTIONER_CONFIG_DIR", str(folder))
-    monkeypatch.delenv("DEEPGRAM_API_KEY", raising=False)
-    return folder
-
-
 def run_window(
     qapp: QApplication,
     args: AppOptions,

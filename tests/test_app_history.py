@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import pytest
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from captioner import journal
@@ -18,20 +17,14 @@ from tests.ui_support import QT_MARKS, app_args, wait_until
 pytestmark = QT_MARKS
 
 
-@pytest.fixture
-def config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "config"
-    monkeypatch.setenv("CAPTIONER_CONFIG_DIR", str(folder))
-    monkeypatch.delenv("DEEPGRAM_API_KEY", raising=False)
-    return folder
-
-
 def test_history_lists_searches_opens_exports_deletes_and_restores(
     qapp: QApplication, tmp_path: Path, config_dir: Path
 ) -> None:
     folder = tmp_path / "journal"
     write(folder, ["Good morning.", "The budget for the third quarter is ready."], day=0)
-    write(folder, ["Welcome back.", "Questions from the floor."], day=1, source="Headset")
+    # what a server sent is hostile: markup in a line must show as text, never as markup
+    marked = "<b>Questions</b> & <i>the floor</i>."
+    write(folder, ["Welcome back.", marked], day=1, source="Headset")
     write(folder, ["This one crashed.", "It never finished."], day=2, finish=False).close()
 
     async def body(app: CaptionerApp) -> None:
@@ -55,6 +48,15 @@ def test_history_lists_searches_opens_exports_deletes_and_restores(
         assert table.headerItem().text(5) == "Matching line"
         label = table.itemWidget(table.topLevelItem(0), 5)
         assert "<b>quarter</b>" in label.text()  # type: ignore[union-attr]
+
+        # markup in a matching line is shown as the characters it is
+        dialog.search.setText("floor")
+        await wait_until(lambda: "“floor”" in dialog.status.text(), 5, "the second search")
+        label = table.itemWidget(table.topLevelItem(0), 5)
+        shown = label.text()  # type: ignore[union-attr]
+        assert "&lt;b&gt;Questions&lt;/b&gt; &amp; &lt;i&gt;the <b>floor</b>" in shown, shown
+        dialog.search.setText("quarter")
+        await wait_until(lambda: "“quarter”" in dialog.status.text(), 5, "the search again")
 
         # open it: read-only, with the word found highlighted
         dialog.open_button.click()

@@ -11,7 +11,6 @@ import asyncio
 import os
 from pathlib import Path
 
-import pytest
 from PySide6.QtWidgets import QApplication
 
 from captioner.app.root import CaptionerApp
@@ -26,14 +25,6 @@ from tests.ui_support import QT_MARKS, app_args, wait_until
 pytestmark = QT_MARKS
 
 PAYLOAD = os.urandom(300_000)  # incompressible, like a real model
-
-
-@pytest.fixture
-def config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "config"
-    monkeypatch.setenv("CAPTIONER_CONFIG_DIR", str(folder))
-    monkeypatch.delenv("DEEPGRAM_API_KEY", raising=False)
-    return folder
 
 
 def test_a_missing_model_is_offered_downloaded_and_captioning_starts(

@@ -42,7 +42,6 @@ __all__ = [
     "RemoteFile",
 ]
 
-_CHUNK = 1 << 16
 USER_AGENT = "captioner-model-download/1"
 
 

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from captioner.core.captions import Committed, Utterance
+from captioner.core.exports import clock
 from captioner.history import HIT_END, HIT_START, SearchHit, SessionSummary, duration_text
 from captioner.ui.caption_pane import CaptionPane
 
@@ -129,7 +130,7 @@ class HistoryDialog(QDialog):
         self.table.setHeaderLabels([*self.COLUMNS[:-1], "Matching line"])
         for hit in hits:
             item = self._row(hit.session, "")
-            label = QLabel(f"<tt>{_clock(hit.start)}</tt>&nbsp; {_marked(hit.snippet)}", self.table)
+            label = QLabel(f"<tt>{clock(hit.start)}</tt>&nbsp; {_marked(hit.snippet)}", self.table)
             label.setTextFormat(Qt.TextFormat.RichText)
             item.setData(5, Qt.ItemDataRole.UserRole + 1, hit.start)
             item.setToolTip(5, hit.snippet.replace(HIT_START, "").replace(HIT_END, ""))
@@ -205,11 +206,6 @@ class HistoryDialog(QDialog):
 
     def _on_search_timer(self) -> None:
         self.search_changed.emit(self.query())
-
-
-def _clock(seconds: float) -> str:
-    whole = int(seconds)
-    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
 
 
 def _marked(snippet: str) -> str:
