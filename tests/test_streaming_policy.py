@@ -254,3 +254,23 @@ def test_a_stutter_shorter_than_a_word_is_dropped() -> None:
     said_twice = WordOut("one", "one.", 0.7, 1.1, 0.9)
     assert drop_stutters([one, again]) == [one]
     assert drop_stutters([one, said_twice]) == [one, said_twice]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    pause=st.sampled_from([3.5, 4.0, 5.5, 7.0, 9.5]),
+    sizes=st.lists(st.integers(min_value=160, max_value=400_000), min_size=1, max_size=6),
+)
+def test_empty_finals_through_silence_do_not_depend_on_chunking(
+    pause: float, sizes: list[int]
+) -> None:
+    """A busy server joins queued chunks into one feed; the empty finals that carry the window
+    through a long silence must come out the same as when audio arrives frame by frame."""
+    audio, _ = synthesize([(500, 0.4, 0.0), (700, 0.4, pause), (900, 0.4, 0.0), (1100, 0.4, 0.0)])
+
+    def empty_finals(results: list[Transcript]) -> list[tuple[float, float]]:
+        return [(r.start, r.end) for r in results if r.is_final and not r.words]
+
+    reference = empty_finals(run(audio, [320], ToneDecoder()))
+    assert reference, "a pause of several seconds gives at least one empty final"
+    assert empty_finals(run(audio, sizes, ToneDecoder())) == reference

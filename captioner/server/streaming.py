@@ -259,7 +259,9 @@ class StreamingRecognizer:
                 self._begin_phrase(onset)
                 events.append(SpeechStart(onset / SAMPLE_RATE))
             self._last_speech_end = frame_end
-        elif self._open and frame_end - self._last_speech_end >= self._endpoint:
+        elif not self._open:
+            self._silence_final(events, frame_end)
+        elif frame_end - self._last_speech_end >= self._endpoint:
             audio_end = min(self._last_speech_end + _samples(self._t.postroll_s), self._total)
             self._end_phrase(
                 events,
@@ -477,14 +479,20 @@ class StreamingRecognizer:
         events.append(UtteranceEnded(last))
         self._utterance_end_due = False
 
-    def _idle(self, events: list[EngineEvent], now: int) -> None:
-        """Between phrases: empty finals through long silence, empty interims."""
+    def _silence_final(self, events: list[EngineEvent], now: int) -> None:
+        """Between phrases, an empty final every `silence_final_s` keeps the window moving.
+
+        Checked at each VAD frame, so the finals are the same however the audio was chunked
+        (a busy server joins queued chunks into one feed)."""
         preroll = _samples(self._t.preroll_s)
         if now - self._cursor >= _samples(self._t.silence_final_s):
             end = now - preroll
             if end > self._cursor:
                 events.append(self._result(end, (), final=True))
                 self._cursor = end
+
+    def _idle(self, events: list[EngineEvent], now: int) -> None:
+        """Between phrases: empty interims (the empty finals come frame by frame)."""
         if self._options.interim_results and now - self._last_emit >= _samples(
             self._t.emit_every_s
         ):
