@@ -12,21 +12,21 @@ HOUR = 3600
 
 
 def device(
-    speed: float, seed: int, seconds: int = HOUR
+    speed: float, seed: int, seconds: int = HOUR, nominal: int = RATE
 ) -> tuple[list[np.ndarray], list[float], list[float]]:
     """An hour of blocks from a device whose clock runs `speed` times the reference: 100 ms
     blocks of its own frames, each stamped (with 2 ms of jitter) on the reference clock, with
     a click at every reference minute. Returns (blocks, stamps, click times)."""
     rng = np.random.default_rng(seed)
-    device_rate = RATE * speed
-    block = RATE // 10
+    device_rate = nominal * speed
+    block = nominal // 10
     total = int(seconds * device_rate)
     clicks = [60.0 * m + 0.5 for m in range(seconds // 60)]
     # digital silence between the clicks, as from a gated microphone
     signal = np.zeros(total, dtype=np.float32)
     for t in clicks:
         at = int(t * device_rate)
-        signal[at : at + 8] = 1.0
+        signal[at : at + nominal // 200] = 1.0  # 5 ms
     blocks, stamps = [], []
     for start in range(0, total - block + 1, block):
         blocks.append(signal[start : start + block])
@@ -35,10 +35,10 @@ def device(
 
 
 def aligned_clicks(
-    speed: float, seed: int, seconds: int = HOUR
+    speed: float, seed: int, seconds: int = HOUR, nominal: int = RATE
 ) -> tuple[list[float], list[float], ClockAligner]:
-    blocks, stamps, clicks = device(speed, seed, seconds)
-    aligner = ClockAligner(RATE, start=0.0)
+    blocks, stamps, clicks = device(speed, seed, seconds, nominal)
+    aligner = ClockAligner(nominal, start=0.0, out_rate=RATE)
     out = np.concatenate([aligner.push(b, t) for b, t in zip(blocks, stamps, strict=True)])
     found = []
     for t in clicks:
@@ -63,3 +63,11 @@ def test_a_device_0_1_percent_fast_stays_within_20_ms_over_an_hour() -> None:
 def test_a_slow_device_is_stretched_the_same_way() -> None:
     clicks, slow, _ = aligned_clicks(0.999, seed=3, seconds=20 * 60)
     assert max(abs(f - c) for f, c in list(zip(slow, clicks, strict=True))[2:]) < 0.020
+
+
+def test_a_48_khz_device_is_aligned_and_brought_to_16_khz_in_one_step() -> None:
+    """A system-audio monitor runs at 48 kHz; it comes out at the stream's 16 kHz, on time."""
+    clicks, found, aligner = aligned_clicks(1.001, seed=4, seconds=20 * 60, nominal=48_000)
+    assert max(abs(f - c) for f, c in list(zip(found, clicks, strict=True))[2:]) < 0.020
+    assert abs(aligner.drift - 1.001) < 0.00005
+    assert abs(aligner.position_error) < 0.020

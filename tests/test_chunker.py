@@ -317,3 +317,54 @@ def test_input_block_is_not_modified() -> None:
     before = block.copy()
     Chunker(48000, 2).push(block)
     np.testing.assert_array_equal(block, before)
+
+
+# -- every channel kept (two inputs sent as one multichannel stream) ------------------
+
+
+def tone(freq: float, seconds: float, rate: int) -> npt.NDArray[np.float32]:
+    t = np.arange(round(seconds * rate)) / rate
+    return (0.4 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def peak_hz(samples: npt.NDArray[Any], rate: int) -> float:
+    spectrum = np.abs(np.fft.rfft(samples.astype(np.float64)))
+    return float(np.argmax(spectrum) * rate / len(samples))
+
+
+@pytest.mark.parametrize("rate", [16000, 44100, 48000])
+@pytest.mark.parametrize("dtype", [np.float32, np.int16])
+def test_kept_channels_come_out_interleaved_each_with_its_own_audio(rate: int, dtype: Any) -> None:
+    left, right = tone(440, 2.0, rate), tone(1250, 2.0, rate)
+    stereo = np.stack([left, right], axis=1)
+    if dtype is np.int16:
+        stereo = (stereo * 32767).astype(np.int16)
+    chunker = Chunker(rate, 2, 16000, 100, out_channels=2)
+    chunks, tail = run(chunker, split(stereo, [333, 1024, 7]))
+    assert {len(c) for c in chunks} == {1600 * 4}  # 100 ms of two 16-bit channels
+    data = as_int16(b"".join(chunks) + (tail or b"")).reshape(-1, 2)
+    assert chunker.samples_out == len(data)
+    assert abs(len(data) - 32000) <= 2
+    body = slice(1600, 30400)  # away from the resampler's ramp-in and tail
+    assert peak_hz(data[body, 0], 16000) == pytest.approx(440, abs=2)
+    assert peak_hz(data[body, 1], 16000) == pytest.approx(1250, abs=2)
+    # nothing leaks across: the left channel holds no 1250 Hz, the right no 440 Hz
+    for channel, other in ((0, 1250), (1, 440)):
+        spectrum = np.abs(np.fft.rfft(data[body, channel].astype(np.float64)))
+        bin_hz = 16000 / len(data[body, channel])
+        assert spectrum[round(other / bin_hz)] < 0.01 * spectrum.max()
+
+
+def test_kept_channels_at_the_wire_rate_are_exact() -> None:
+    stereo = np.arange(-3300, 3300, dtype=np.int16).reshape(-1, 2)
+    chunker = Chunker(16000, 2, 16000, 100, out_channels=2)
+    chunks, tail = run(chunker, [stereo])
+    assert tail is not None and len(tail) == 100 * 4  # 3300 frames: two chunks and a tail
+    assert b"".join(chunks) + tail == stereo.astype("<i2").tobytes()
+
+
+def test_keeping_channels_needs_the_inputs_count() -> None:
+    with pytest.raises(ValueError, match="out_channels"):
+        Chunker(16000, 2, 16000, 100, out_channels=3)
+    with pytest.raises(ValueError, match="channels"):
+        Chunker(16000, 2, 16000, 100, out_channels=2).push(np.zeros(160, dtype=np.int16))

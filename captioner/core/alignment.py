@@ -37,10 +37,13 @@ class ClockAligner:
         window: float = 30.0,
         settle: float = 5.0,
         quality: str = "HQ",
+        out_rate: int | None = None,
     ) -> None:
         """`start`: the reference time of the device's first frame. `settle`: seconds over which
-        a position error is corrected (shorter pulls harder and wobbles the pitch more)."""
+        a position error is corrected (shorter pulls harder and wobbles the pitch more).
+        `out_rate`: the aligned stream's rate, if not the device's (one resampling does both)."""
         self.rate = rate
+        self.out_rate = rate if out_rate is None else out_rate
         self._start = start
         self._window = window
         self._settle = settle
@@ -48,7 +51,7 @@ class ClockAligner:
         self.frames_out = 0
         self._marks: deque[tuple[float, int]] = deque()
         self._resampler = soxr.ResampleStream(
-            rate, rate, 1, dtype="float32", quality=quality, vr=True
+            rate, self.out_rate, 1, dtype="float32", quality=quality, vr=True
         )
         self.ratio = 1.0
         """Device frames per reference frame in use now (1.001: the device runs 0.1 % fast)."""
@@ -72,7 +75,8 @@ class ClockAligner:
     def push(self, block: np.ndarray, captured_at: float) -> np.ndarray:
         """Resample one block; `captured_at` is the reference time of its last frame.
 
-        Returns the aligned frames (float32), as many as the reference clock asks for.
+        Returns the aligned frames (float32, at `out_rate`), as many as the reference clock
+        asks for.
         """
         samples = np.asarray(block, dtype=np.float32)
         if not samples.any():
@@ -93,13 +97,14 @@ class ClockAligner:
             self._fitted_at = captured_at
         drift = self._drift
         # where the output will stand once this block is through, against where it should
-        wanted = (captured_at - self._start) * self.rate
-        expected = self.frames_out + self._resampler.delay() + len(samples) / self.ratio
-        self._error = (expected - wanted) / self.rate
+        scale = self.out_rate / self.rate
+        wanted = (captured_at - self._start) * self.out_rate
+        expected = self.frames_out + self._resampler.delay() + len(samples) * scale / self.ratio
+        self._error = (expected - wanted) / self.out_rate
         correction = self._error / self._settle  # ahead: take more input per output frame
         ratio = drift * (1 + max(-MAX_DRIFT, min(MAX_DRIFT, correction)))
         self.ratio = max(1 - 2 * MAX_DRIFT, min(1 + 2 * MAX_DRIFT, ratio))
-        self._resampler.set_io_ratio(self.ratio * self.rate, self.rate, len(samples))
+        self._resampler.set_io_ratio(self.ratio * self.rate, self.out_rate, len(samples))
         out = np.asarray(self._resampler.resample_chunk(samples), dtype=np.float32)
         self.frames_out += len(out)
         return out

@@ -47,17 +47,32 @@ class Chunker:
     state has been drained and cannot be resumed without a discontinuity, so ``push`` refuses.
 
     ``samples_in`` counts input frames (one per time step, whatever the channel count);
-    ``samples_out`` counts mono samples handed out, in chunks and in the tail.
+    ``samples_out`` counts output frames handed out, in chunks and in the tail.
+
+    By default the channels are averaged into mono. With ``out_channels`` equal to the input's
+    channel count every channel is kept, interleaved on the wire (two inputs of a call sent
+    as one multichannel stream).
 
     When ``out_rate * chunk_ms / 1000`` is not a whole number (e.g. 44100 Hz and 25 ms) the
     chunk length is rounded to the nearest sample; ``chunk_samples`` tells the exact figure.
     """
 
     def __init__(
-        self, in_rate: int, in_channels: int, out_rate: int = 16000, chunk_ms: int = 100
+        self,
+        in_rate: int,
+        in_channels: int,
+        out_rate: int = 16000,
+        chunk_ms: int = 100,
+        *,
+        out_channels: int = 1,
     ) -> None:
         _require_positive_int("in_rate", in_rate)
         _require_positive_int("in_channels", in_channels)
+        if out_channels not in (1, in_channels):
+            raise ValueError(
+                f"out_channels must be 1 (a downmix) or {in_channels} (every channel kept), "
+                f"got {out_channels!r}"
+            )
         _require_positive_int("out_rate", out_rate)
         if (
             isinstance(chunk_ms, bool)
@@ -70,18 +85,22 @@ class Chunker:
             )
         self.in_rate: Final = in_rate
         self.in_channels: Final = in_channels
+        self.out_channels: Final = out_channels
         self.out_rate: Final = out_rate
         self.chunk_ms: Final = chunk_ms
         self.chunk_samples: Final = max(1, round(out_rate * chunk_ms / 1000))
         self.samples_in = 0
         self.samples_out = 0
-        self._chunk_bytes = self.chunk_samples * _OUT_DTYPE.itemsize
+        self.frame_bytes: Final = _OUT_DTYPE.itemsize * out_channels
+        """Bytes per output frame: 2 for mono, 4 for two interleaved channels."""
+        self._chunk_bytes = self.chunk_samples * self.frame_bytes
         # Block shapes that already are a chunk (mono int16 at the output rate): see push.
         self._chunk_shapes: Final = (
             ((self.chunk_samples,), (self.chunk_samples, 1))
             if in_rate == out_rate and in_channels == 1
             else ()
         )
+        self._keep_channels = out_channels > 1
         self._pending = bytearray()
         self._flushed = False
         self._weights: dict[np.dtype[Any], _Float32Array] = {}
@@ -89,7 +108,7 @@ class Chunker:
             None
             if in_rate == out_rate
             else soxr.ResampleStream(
-                in_rate, out_rate, 1, dtype="float32", quality=_RESAMPLE_QUALITY
+                in_rate, out_rate, out_channels, dtype="float32", quality=_RESAMPLE_QUALITY
             )
         )
 
@@ -114,7 +133,12 @@ class Chunker:
         if frames == 0:
             return []
         self.samples_in += frames
-        if self._resampler is None and block.dtype == np.int16 and self._is_mono(block):
+        if self._keep_channels:
+            scaled = self._channels_scaled(block)
+            if self._resampler is not None:
+                scaled = self._resampler.resample_chunk(scaled)
+            self._pending += _to_int16_bytes(scaled)
+        elif self._resampler is None and block.dtype == np.int16 and self._is_mono(block):
             self._pending += block.astype(_OUT_DTYPE, copy=False).tobytes()
         else:
             mono = self._to_mono_scaled(block)
@@ -134,14 +158,15 @@ class Chunker:
             return None
         self._flushed = True
         if self._resampler is not None:
-            rest = self._resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+            shape = (0, self.out_channels) if self._keep_channels else (0,)
+            rest = self._resampler.resample_chunk(np.zeros(shape, dtype=np.float32), last=True)
             if len(rest):
                 self._pending += _to_int16_bytes(rest)
         if not self._pending:
             return None
         tail = bytes(self._pending)
         self._pending.clear()
-        self.samples_out += len(tail) // _OUT_DTYPE.itemsize
+        self.samples_out += len(tail) // self.frame_bytes
         return tail
 
     def _check_block(self, block: npt.NDArray[Any]) -> int:
@@ -184,6 +209,21 @@ class Chunker:
         if dtype == np.uint8:
             mono -= np.float32(_INT16_SCALE)
         return mono
+
+    def _channels_scaled(self, block: npt.NDArray[Any]) -> _Float32Array:
+        """Every channel kept, as a fresh C-ordered float32 (frames, channels) array on the
+        int16 scale: row-major order is the wire's interleaving (left, right, left, ...)."""
+        dtype = block.dtype
+        if dtype.kind == "f":
+            clipped = np.clip(block, -1.0, 1.0).astype(np.float32, copy=False)
+            scaled = np.multiply(clipped, np.float32(_INT16_SCALE), dtype=np.float32)
+            if not np.isfinite(scaled).all():
+                np.nan_to_num(scaled, copy=False, nan=0.0)
+            return np.ascontiguousarray(scaled)
+        scaled = np.multiply(block, np.float32(_TO_INT16_SCALE[dtype]), dtype=np.float32)
+        if dtype == np.uint8:
+            scaled -= np.float32(_INT16_SCALE)
+        return np.ascontiguousarray(scaled)
 
     def _float_to_mono_scaled(self, block: npt.NDArray[Any]) -> _Float32Array:
         """Float input is [-1, 1] by convention: clip it there, and turn NaN into silence.
