@@ -174,9 +174,10 @@ class AudioOut:
                 samples_sent=clock.samples_sent,
             )
             if action is KeepaliveAction.SILENCE:
-                silence = bytes(self.settings.sample_rate * self.settings.chunk_ms // 1000 * 2)
+                fb = self.settings.frame_bytes
+                silence = bytes(self.settings.sample_rate * self.settings.chunk_ms // 1000 * fb)
                 await conn.send_audio(silence)
-                clock.sent(self.capture_sample(), len(silence) // 2)
+                clock.sent(self.capture_sample(), len(silence) // fb)
                 self.last_frame_sent = self._now()
             elif action is KeepaliveAction.KEEPALIVE:
                 self.last_frame_sent = self._now()

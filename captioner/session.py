@@ -133,7 +133,16 @@ class Session:
         self.last_metadata: Metadata | None = None
         self.connections = 0
         chunk_samples = settings.sample_rate * settings.chunk_ms // 1000
-        self.backlog = AudioBacklog(settings.sample_rate, chunk_samples, options.replay_seconds)
+        self.backlog = AudioBacklog(
+            settings.sample_rate,
+            chunk_samples,
+            options.replay_seconds,
+            frame_bytes=settings.frame_bytes,
+        )
+        self.stats.frame_bytes = settings.frame_bytes
+        # a final confirms audio on its own channel only: the backlog is acknowledged up to
+        # where every channel has been finalised (per connection, on its clock)
+        self._final_ends: dict[int, float] = {}
         self._stop_requested = asyncio.Event()
         self._muted = False
         self._capture_sample = 0
@@ -194,6 +203,7 @@ class Session:
             in_channels=self.source.channels,
             out_rate=self.settings.sample_rate,
             chunk_ms=self.settings.chunk_ms,
+            out_channels=self.settings.channels if self.settings.multichannel else 1,
         )
         await self.source.start()
         capture = asyncio.create_task(self._capture(chunker), name="capture")
@@ -345,6 +355,7 @@ class Session:
         closed after our CloseStream, rather than our drain limit cutting it off).
         """
         clock = ConnectionClock(self.settings.sample_rate)
+        self._final_ends = {}
         self._out.connection_opened()
         self._set_status(State.LIVE, self.source.description)
         receiver = asyncio.create_task(self._receive(conn, clock), name="receive")
@@ -395,7 +406,8 @@ class Session:
                 await self._out.hand_over()
             tail = chunker.flush()
             if tail:
-                self._enqueue(pad_to_minimum(tail, self.settings.sample_rate), self._now())
+                padded = pad_to_minimum(tail, self.settings.sample_rate, self.settings.frame_bytes)
+                self._enqueue(padded, self._now())
                 await self._out.hand_over()
         finally:
             self._out.capture_done = True
@@ -404,11 +416,12 @@ class Session:
     def _enqueue(self, data: bytes, ready_at: float) -> None:
         self.stats.last_chunk = data
         start = self._capture_sample
-        self._capture_sample += len(data) // 2
+        frame_bytes = self.settings.frame_bytes
+        self._capture_sample += len(data) // frame_bytes
         if self._muted:
             self.stats.chunks_muted += 1
             return
-        self.backlog.add(AudioChunk(data, start, ready_at))
+        self.backlog.add(AudioChunk(data, start, ready_at, frame_bytes))
 
     async def _receive(self, conn: Connection, clock: ConnectionClock) -> ConnectionEnded:
         """Socket -> parser -> caption model, until the connection ends."""
@@ -438,6 +451,14 @@ class Session:
             if message.is_final:
                 # a final can only confirm audio this connection actually sent
                 end = min(message.end, clock.seconds_sent)
+                if self.settings.multichannel:
+                    if not 0 <= message.channel < self.settings.channels:
+                        return  # a channel we never sent confirms nothing
+                    ends = self._final_ends
+                    ends[message.channel] = max(end, ends.get(message.channel, 0.0))
+                    if len(ends) < self.settings.channels:
+                        return  # a channel not finalised at all yet confirms nothing
+                    end = min(ends.values())
                 self.backlog.ack(round(clock.to_capture(end) * rate))
             return
         if isinstance(message, UtteranceEnd):

@@ -110,6 +110,14 @@ def test_raw_pcm_always_declares_its_format(rate: int) -> None:
     assert q["encoding"] == ["linear16"]
     assert q["sample_rate"] == [str(rate)]
     assert q["channels"] == ["1"]
+    assert "multichannel" not in q
+
+
+def test_two_inputs_declare_two_channels_transcribed_apart() -> None:
+    q = query(with_key(channels=2, multichannel=True))
+    assert q["channels"] == ["2"]
+    assert q["multichannel"] == ["true"]
+    assert with_key(channels=2, multichannel=True).frame_bytes == 4
 
 
 # B.12
@@ -279,6 +287,9 @@ def test_bad_urls_are_explained(url: str, hint: str) -> None:
         ({"sample_rate": True}, "sample_rate"),
         ({"channels": 0}, "channels"),
         ({"channels": 21}, "channels"),
+        ({"channels": 2}, "channels"),  # two channels are sent only as multichannel
+        ({"channels": 1, "multichannel": True}, "channels"),
+        ({"extra_params": (("multichannel", "false"),)}, "extra_params"),
         ({"endpointing": -1}, "endpointing"),
         ({"endpointing": True}, "endpointing"),
         ({"endpointing": 300.5}, "endpointing"),
@@ -319,7 +330,7 @@ def test_each_bad_setting_is_named(changes: dict[str, Any], setting: str) -> Non
         {"model": "nova-3-medical", "keyterms": ("aspirin",)},
         {"sample_rate": 8000},
         {"sample_rate": 192000},
-        {"channels": 20},
+        {"channels": 20, "multichannel": True},
         {"chunk_ms": 20},
         {"chunk_ms": 250},
         {"utterance_end_ms": 1000},

@@ -19,15 +19,17 @@ MIN_CHUNK_MS = 20
 
 @dataclass(frozen=True)
 class AudioChunk:
-    """16-bit mono audio and where it starts on the capture clock (in samples)."""
+    """16-bit audio and where it starts on the capture clock (in frames: one sample of every
+    channel). `frame_bytes` is 2 for mono, 4 for two interleaved channels."""
 
     data: bytes
     capture_sample: int
     ready_at: float = 0.0
+    frame_bytes: int = 2
 
     @property
     def n_samples(self) -> int:
-        return len(self.data) // 2
+        return len(self.data) // self.frame_bytes
 
     @property
     def end_sample(self) -> int:
@@ -42,17 +44,25 @@ class Gap:
     end_sample: int
 
 
-def pad_to_minimum(data: bytes, sample_rate: int) -> bytes:
+def pad_to_minimum(data: bytes, sample_rate: int, frame_bytes: int = 2) -> bytes:
     """Pad with silence to the shortest sensible message (MIN_CHUNK_MS)."""
-    minimum = sample_rate * MIN_CHUNK_MS // 1000 * 2
+    minimum = sample_rate * MIN_CHUNK_MS // 1000 * frame_bytes
     return data if len(data) >= minimum else data + bytes(minimum - len(data))
 
 
 class AudioBacklog:
-    def __init__(self, sample_rate: int, chunk_samples: int, window_seconds: float = 60.0) -> None:
+    def __init__(
+        self,
+        sample_rate: int,
+        chunk_samples: int,
+        window_seconds: float = 60.0,
+        *,
+        frame_bytes: int = 2,
+    ) -> None:
         if window_seconds <= 0:
             raise ValueError("the replay window must be positive")
         self.sample_rate = sample_rate
+        self.frame_bytes = frame_bytes
         self.chunk_samples = chunk_samples
         self.window_samples = int(window_seconds * sample_rate)
         self._pending: deque[AudioChunk] = deque()
@@ -154,11 +164,11 @@ class AudioBacklog:
             data = chunk.data
             start = chunk.capture_sample
             if start < self._acked:
-                data = data[(self._acked - start) * 2 :]
+                data = data[(self._acked - start) * self.frame_bytes :]
                 start = self._acked
             if not data:
                 continue
-            if run and start != run_start + len(run) // 2:
+            if run and start != run_start + len(run) // self.frame_bytes:
                 out.extend(self._cut(bytes(run), run_start, run_ready))
                 run = bytearray()
             if not run:
@@ -170,8 +180,9 @@ class AudioBacklog:
         return out
 
     def _cut(self, data: bytes, start: int, ready_at: float) -> list[AudioChunk]:
-        size = self.chunk_samples * 2
-        minimum = self.sample_rate * MIN_CHUNK_MS // 1000 * 2
+        fb = self.frame_bytes
+        size = self.chunk_samples * fb
+        minimum = self.sample_rate * MIN_CHUNK_MS // 1000 * fb
         pieces = [data[i : i + size] for i in range(0, len(data), size)]
         if len(pieces) > 1 and len(pieces[-1]) < minimum:
             short = pieces.pop()
@@ -179,6 +190,7 @@ class AudioBacklog:
         out = []
         position = start
         for piece in pieces:
-            out.append(AudioChunk(pad_to_minimum(piece, self.sample_rate), position, ready_at))
-            position += len(piece) // 2
+            padded = pad_to_minimum(piece, self.sample_rate, fb)
+            out.append(AudioChunk(padded, position, ready_at, fb))
+            position += len(piece) // fb
         return out

@@ -38,6 +38,7 @@ BUILT_PARAMS = frozenset(
         "encoding",
         "sample_rate",
         "channels",
+        "multichannel",
         "interim_results",
         "smart_format",
         "punctuate",
@@ -105,6 +106,9 @@ class StreamSettings:
     encoding: str = "linear16"
     sample_rate: int = 16000
     channels: int = 1
+    multichannel: bool = False
+    """Each channel transcribed on its own (`channels` inputs sent interleaved, e.g. both
+    sides of a call); results name their channel."""
     interim_results: bool = True
     smart_format: bool = True
     punctuate: bool | None = None
@@ -123,6 +127,11 @@ class StreamSettings:
         """Whether the URL points at Deepgram's hosted service, which needs a key and TLS."""
         host = _hostname(self.url)
         return host is not None and (host == "deepgram.com" or host.endswith(".deepgram.com"))
+
+    @property
+    def frame_bytes(self) -> int:
+        """Bytes per frame on the wire: 16-bit samples, one per channel."""
+        return 2 * self.channels
 
     def auth_header(self) -> str | None:
         """The Authorization header value, or None to connect without one (self-hosted)."""
@@ -169,6 +178,10 @@ class StreamSettings:
             ("encoding", self.encoding),
             ("sample_rate", _number(self.sample_rate)),
             ("channels", _number(self.channels)),
+        ]
+        if self.multichannel:
+            params.append(("multichannel", "true"))
+        params += [
             ("interim_results", _flag(self.interim_results)),
             ("smart_format", _flag(self.smart_format)),
         ]
@@ -282,6 +295,16 @@ class StreamSettings:
             )
         if not _is_int(self.channels) or not 1 <= self.channels <= MAX_CHANNELS:
             found.append(SettingError("channels", f"must be from 1 to {MAX_CHANNELS}"))
+        elif self.multichannel and self.channels < 2:
+            found.append(SettingError("channels", "multichannel needs at least two channels"))
+        elif not self.multichannel and self.channels != 1:
+            found.append(
+                SettingError(
+                    "channels",
+                    "more than one channel is sent only with multichannel (each input on its "
+                    "own channel); one input is sent as mono",
+                )
+            )
         if not _is_int(self.chunk_ms) or not CHUNK_MS[0] <= self.chunk_ms <= CHUNK_MS[1]:
             found.append(
                 SettingError("chunk_ms", f"must be from {CHUNK_MS[0]} to {CHUNK_MS[1]} ms")

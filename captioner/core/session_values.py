@@ -71,6 +71,19 @@ class SessionStats:
     #: capture seconds minus the end of the newest result: how far behind captions are
     lag_seconds: float = 0.0
 
+    #: bytes per frame of `last_chunk`: 2 for mono, 4 for two interleaved channels
+    frame_bytes: int = 2
+
+    @property
+    def channel_levels_dbfs(self) -> tuple[float, ...]:
+        """Level of each channel of the newest chunk (one per input of a call)."""
+        channels = max(1, self.frame_bytes // 2)
+        if channels == 1:
+            return (chunk_dbfs(self.last_chunk),)
+        usable = len(self.last_chunk) // self.frame_bytes * self.frame_bytes
+        frames = np.frombuffer(self.last_chunk[:usable], dtype="<i2").reshape(-1, channels)
+        return tuple(chunk_dbfs(frames[:, c].tobytes()) for c in range(channels))
+
     @property
     def level_dbfs(self) -> float:
         """Level of the newest captured chunk, in dB below full scale.
