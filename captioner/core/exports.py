@@ -22,6 +22,10 @@ from typing import Any, Final
 from captioner.core.captions import Utterance
 from captioner.core.messages import Word
 from captioner.core.untrusted import MAX_SECONDS
+from captioner.core.voices import Voices, speaker_label
+
+ONE_INPUT: Final = Voices()
+"""Labels for a transcript of one input: by speaker, when diarized."""
 
 __all__ = [
     "FORMATS",
@@ -73,11 +77,6 @@ SPEAKER_COLOURS: Final = (
 backgrounds subtitles are shown on; the window's overlay uses the same ones."""
 
 
-def speaker_label(speaker: int) -> str:
-    """The label people read: Deepgram's speaker 0 is "Speaker 1"."""
-    return f"Speaker {speaker + 1}"
-
-
 def speaker_colour(speaker: int) -> str:
     return SPEAKER_COLOURS[speaker % len(SPEAKER_COLOURS)]
 
@@ -88,34 +87,40 @@ def render(
     *,
     info: Mapping[str, Any] | None = None,
     speaker_colours: bool = False,
+    voices: Voices | None = None,
 ) -> str:
-    """The text of one export; `fmt` is one of FORMATS, `info` goes into JSON only;
-    `speaker_colours` colours each speaker's cues in SRT and WebVTT."""
+    """The text of one export; `fmt` is one of FORMATS, `info` goes into JSON; `voices`
+    labels the lines (by default as `info` says: by channel for a call, else by speaker);
+    `speaker_colours` colours each voice's cues in SRT and WebVTT."""
+    voices = Voices.from_info(info) if voices is None else voices
     if fmt == "txt":
-        return to_txt(utterances)
+        return to_txt(utterances, voices=voices)
     if fmt == "txt-timestamps":
-        return to_txt(utterances, timestamps=True)
+        return to_txt(utterances, timestamps=True, voices=voices)
     if fmt == "srt":
-        return to_srt(utterances, speaker_colours=speaker_colours)
+        return to_srt(utterances, speaker_colours=speaker_colours, voices=voices)
     if fmt == "vtt":
-        return to_vtt(utterances, speaker_colours=speaker_colours)
+        return to_vtt(utterances, speaker_colours=speaker_colours, voices=voices)
     if fmt == "json":
-        return to_json(utterances, info=info)
+        return to_json(utterances, info=info, voices=voices)
     raise ValueError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
 
 
 # -- plain text ---------------------------------------------------------------------
 
 
-def to_txt(utterances: Iterable[Utterance], *, timestamps: bool = False) -> str:
+def to_txt(
+    utterances: Iterable[Utterance], *, timestamps: bool = False, voices: Voices = ONE_INPUT
+) -> str:
     """One line per utterance, e.g. "[0:01:02] Speaker 1: Hello there." with timestamps."""
     lines = []
     for u in utterances:
         text = " ".join(u.text.split())
         if not text:
             continue
-        if u.speaker is not None and not u.gap:
-            text = f"{speaker_label(u.speaker)}: {text}"
+        label = None if u.gap else voices.label(u.channel, u.speaker)
+        if label is not None:
+            text = f"{label}: {text}"
         if timestamps:
             text = f"[{_clock(u.start)}] {text}"
         lines.append(text)
@@ -158,7 +163,8 @@ class Cue:
     end_ms: int
     lines: tuple[str, ...]
     speaker: int | None = None
-    """Who speaks in the cue (cues are split where the speaker changes); None unlabelled."""
+    """The colour of who speaks in the cue (`Voices.colour`: cues are split where the
+    speaker or the channel changes); None unlabelled."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +173,7 @@ class _Token:
     start: float
     end: float
     speaker: int | None
+    channel: int = 0
 
 
 def cues(
@@ -176,6 +183,7 @@ def cues(
     max_lines: int = MAX_LINES,
     max_seconds: float = MAX_CUE_SECONDS,
     min_seconds: float = MIN_CUE_SECONDS,
+    voices: Voices = ONE_INPUT,
 ) -> list[Cue]:
     """Subtitle cues for a transcript, split by word times, in order and non-overlapping.
 
@@ -184,27 +192,29 @@ def cues(
     own rather than being cut. Gap markers are one cue spanning the lost audio.
     """
     raw: list[tuple[float, float, list[str], int | None]] = []
-    previous_speaker: int | None = None
+    previous: tuple[int, int | None] | None = None
     for u in utterances:
         if u.gap:
             marker = u.text.split()
             if marker:
                 lines = _layout(marker, max_chars, max_lines) or _wrap(marker, max_chars)
                 raw.append((u.start, u.end, lines, None))
-            previous_speaker = None
+            previous = None
             continue
         for run in _speaker_runs(_tokens(u)):
-            speaker = run[0].speaker
-            label = speaker_label(speaker) + ":" if speaker is not None else None
-            if speaker == previous_speaker:
+            who = (run[0].channel, run[0].speaker)
+            named = voices.label(*who)
+            label = named + ":" if named is not None else None
+            if who == previous:
                 label = None
-            previous_speaker = speaker
+            previous = who
+            colour = voices.colour(*who)
             for group in _group(run, label, max_chars, max_lines, max_seconds):
                 prefix = [label] if label else []
                 label = None
                 words = prefix + [t.text for t in group]
                 lines = _layout(words, max_chars, max_lines) or _wrap(words, max_chars)
-                raw.append((group[0].start, group[-1].end, lines, speaker))
+                raw.append((group[0].start, group[-1].end, lines, colour))
     return _settle(raw, round(min_seconds * 1000))
 
 
@@ -216,6 +226,7 @@ def _tokens(u: Utterance) -> list[_Token]:
             w.start,
             w.end,
             w.speaker if w.speaker is not None else u.speaker,
+            u.channel,
         )
         for w in u.words
         if w.display.strip()
@@ -229,14 +240,15 @@ def _tokens(u: Utterance) -> list[_Token]:
     for part in parts:
         start = u.start + span * done / total
         done += len(part)
-        tokens.append(_Token(part, start, u.start + span * done / total, u.speaker))
+        tokens.append(_Token(part, start, u.start + span * done / total, u.speaker, u.channel))
     return tokens
 
 
 def _speaker_runs(tokens: list[_Token]) -> list[list[_Token]]:
     runs: list[list[_Token]] = []
     for token in tokens:
-        if runs and runs[-1][-1].speaker == token.speaker:
+        last = runs[-1][-1] if runs else None
+        if last is not None and (last.speaker, last.channel) == (token.speaker, token.channel):
             runs[-1].append(token)
         else:
             runs.append([token])
@@ -377,7 +389,9 @@ def _timestamp(ms: int, decimal: str) -> str:
     return f"{hours:02d}:{minutes:02d}:{secs:02d}{decimal}{millis:03d}"
 
 
-def to_srt(utterances: Iterable[Utterance], *, speaker_colours: bool = False) -> str:
+def to_srt(
+    utterances: Iterable[Utterance], *, speaker_colours: bool = False, voices: Voices = ONE_INPUT
+) -> str:
     """SubRip: numbered cues, `00:00:01,500 --> 00:00:03,000`, a blank line after each.
 
     `speaker_colours` wraps each speaker's lines in `<font color>`, which most players show.
@@ -391,7 +405,7 @@ def to_srt(utterances: Iterable[Utterance], *, speaker_colours: bool = False) ->
 
     blocks = [
         f"{n}\n{_timestamp(c.start_ms, ',')} --> {_timestamp(c.end_ms, ',')}\n" + text(c) + "\n"
-        for n, c in enumerate(cues(utterances), 1)
+        for n, c in enumerate(cues(utterances, voices=voices), 1)
     ]
     return "\n".join(blocks)
 
@@ -402,13 +416,15 @@ def _vtt_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def to_vtt(utterances: Iterable[Utterance], *, speaker_colours: bool = False) -> str:
+def to_vtt(
+    utterances: Iterable[Utterance], *, speaker_colours: bool = False, voices: Voices = ONE_INPUT
+) -> str:
     """WebVTT: the `WEBVTT` header, then cues timed `00:00:01.500 --> 00:00:03.000`.
 
     `speaker_colours` adds a STYLE block with one class per speaker (`.speaker1`, ...) and
     wraps each speaker's lines in `<c.speakerN>`; players without styles show plain text.
     """
-    all_cues = cues(utterances)
+    all_cues = cues(utterances, voices=voices)
 
     def text(c: Cue) -> str:
         lines = [_vtt_escape(line) for line in c.lines]
@@ -532,19 +548,29 @@ def _bool(value: object, name: str) -> bool:
     return value
 
 
-def to_json(utterances: Iterable[Utterance], *, info: Mapping[str, Any] | None = None) -> str:
+def to_json(
+    utterances: Iterable[Utterance],
+    *,
+    info: Mapping[str, Any] | None = None,
+    voices: Voices = ONE_INPUT,
+) -> str:
     """A JSON document: `info` (session start, engine, source), then every utterance with
     its words, times (seconds, ms precision), confidence and speaker.
 
-    `speaker` stays Deepgram's 0-based number; `speaker_label` is what the other formats print.
+    `speaker` stays Deepgram's 0-based number and `channel` the input's index (0 for the
+    microphone of a call); `speaker_label` is what the other formats print ("Speaker 1",
+    or for a call "You", "Others", "Others 2").
     """
     records = []
     for u in utterances:
         record = utterance_record(u, digits=3)
-        if u.speaker is not None and not u.gap:
-            record["speaker_label"] = speaker_label(u.speaker)
+        label = None if u.gap else voices.label(u.channel, u.speaker)
+        if label is not None:
+            record["speaker_label"] = label
         records.append(record)
     document: dict[str, Any] = {"format": JSON_FORMAT, "version": JSON_VERSION}
     document.update(info or {})
+    if voices.by_channel:
+        document["channel_names"] = list(voices.channel_names)
     document["utterances"] = records
     return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
