@@ -36,6 +36,7 @@ from captioner.audio.devices import InputDevice, list_input_devices
 
 __all__ = [
     "PulseSource",
+    "default_output_monitor",
     "list_capture_devices",
     "list_pulse_monitors",
     "parse_pactl_json",
@@ -189,6 +190,32 @@ def with_system_audio(
             )
         )
     return marked
+
+
+def default_output_monitor(devices: Sequence[InputDevice]) -> InputDevice | None:
+    """The system-audio input that records the default output (what the person hears):
+    on PulseAudio its sink's monitor; elsewhere the first system-audio input; None if none."""
+    system = [d for d in devices if d.is_system_audio]
+    if not system:
+        return None
+    sink = _default_sink()
+    if sink is not None:
+        for device in system:
+            if device.pulse_source == f"{sink}.monitor" or device.name.endswith(f"{sink}.monitor]"):
+                return device
+    return system[0]
+
+
+def _default_sink() -> str | None:
+    text = _pactl("get-default-sink")
+    if text is not None and text.strip():
+        return text.strip()
+    info = _pactl("info")  # pactl before 15 has no get-default-sink
+    for line in (info or "").splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "Default Sink" and value.strip():
+            return value.strip()
+    return None
 
 
 def list_capture_devices() -> list[InputDevice]:
