@@ -150,6 +150,8 @@ def _restore_one(args: argparse.Namespace, path: Path, contents: JournalContents
         found_info.engine,
         found_info.source,
     )
+    if contents.voices.by_channel:
+        info["channel_names"] = list(contents.voices.channel_names)
     if not write_exports(args.export, contents.utterances, info):
         return False
     if args.discard:
@@ -180,18 +182,26 @@ def cmd_history(args: argparse.Namespace) -> int:
                 if problem is not None:
                     say(problem)
                     return EXIT_USAGE
-                utterances = past.utterances(found)
+                contents = past.contents(found)
+                utterances, voices = contents.utterances, contents.voices
                 if args.export:
                     info = export_info(
                         found.started.isoformat() if found.started else None,
                         found.engine,
                         found.source,
                     )
+                    if voices.by_channel:
+                        info["channel_names"] = list(voices.channel_names)
                     return EXIT_OK if write_exports(args.export, utterances, info) else EXIT_FAILED
                 for u in utterances:
-                    print(
-                        json.dumps(utterance_json(u), ensure_ascii=False) if args.json else u.text
-                    )
+                    label = voices.label(u.channel, u.speaker) if voices.by_channel else None
+                    if args.json:
+                        record = utterance_json(u)
+                        if label is not None and not u.gap:
+                            record["label"] = label
+                        print(json.dumps(record, ensure_ascii=False))
+                    else:
+                        print(f"{label}: {u.text}" if label and not u.gap else u.text)
                 return EXIT_OK
             if args.search:
                 hits = past.search(" ".join(args.search))
@@ -279,8 +289,28 @@ def _add_listen_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         "one line each; status and interims go to stderr.",
     )
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--device", help="input device name (or part of it) or index")
-    src.add_argument("--file", help="caption a WAV file as if it were the microphone")
+    src.add_argument(
+        "--device",
+        action="append",
+        help="input device name (or part of it) or index; give it twice to caption two "
+        "inputs at once, each labelled (both sides of a call)",
+    )
+    src.add_argument(
+        "--file",
+        action="append",
+        help="caption a WAV file as if it were the microphone (twice: as a call's two inputs)",
+    )
+    p.add_argument(
+        "--call",
+        action="store_true",
+        help="caption both sides of a call: the microphone (or --device) and what the "
+        "computer plays, labelled You and Others",
+    )
+    p.add_argument(
+        "--names",
+        metavar="YOU,OTHERS",
+        help='what a call\'s two sides are called (default "You,Others")',
+    )
     pace = p.add_mutually_exclusive_group()
     pace.add_argument(
         "--realtime", action="store_true", help="play the file at its own pace (default)"

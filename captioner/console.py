@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from captioner.core.captions import CaptionEvent, Committed, LiveChanged, Utterance
 from captioner.core.messages import ServerMessage
+from captioner.core.voices import Voices
 from captioner.journal import ExportTarget, check_target, write_export
 from captioner.session import State, Status
 
@@ -66,8 +67,18 @@ def utterance_json(u: Utterance) -> dict[str, object]:
 class ConsoleObserver:
     """Writes committed captions to stdout, and status and interims to stderr."""
 
-    def __init__(self, *, json_lines: bool, interim: bool, out: TextIO, err: TextIO) -> None:
+    def __init__(
+        self,
+        *,
+        json_lines: bool,
+        interim: bool,
+        out: TextIO,
+        err: TextIO,
+        voices: Voices | None = None,
+    ) -> None:
         self.json_lines = json_lines
+        self.voices = voices or Voices()
+        """A call's lines are printed with their side ("You: ...", "Others: ...")."""
         self.interim = interim
         self.out = out
         self.err = err
@@ -94,10 +105,18 @@ class ConsoleObserver:
             if isinstance(event, Committed):
                 self._clear_interim()
                 u = event.utterance
+                label = (
+                    self.voices.label(u.channel, u.speaker)
+                    if self.voices.by_channel and not u.gap
+                    else None
+                )
                 if self.json_lines:
-                    print(json.dumps(utterance_json(u), ensure_ascii=False), file=self.out)
+                    record = utterance_json(u)
+                    if label is not None:
+                        record["label"] = label
+                    print(json.dumps(record, ensure_ascii=False), file=self.out)
                 else:
-                    print(u.text, file=self.out)
+                    print(u.text if label is None else f"{label}: {u.text}", file=self.out)
                 self.out.flush()
             elif isinstance(event, LiveChanged) and self.interim:
                 text = f"{event.final_text} {event.interim_text}".strip()

@@ -318,8 +318,12 @@ class History:
 
     def utterances(self, session: SessionSummary) -> list[Utterance]:
         """The session's lines, read from its journal."""
+        return self.contents(session).utterances
+
+    def contents(self, session: SessionSummary) -> journal.JournalContents:
+        """The session's journal: its lines, and how they are labelled."""
         try:
-            return journal.read(session.path).utterances
+            return journal.read(session.path)
         except journal.JournalError as exc:
             raise HistoryError(str(exc)) from exc
 

@@ -34,6 +34,7 @@ from typing import Any
 from captioner import __version__
 from captioner.core.captions import Utterance
 from captioner.core.exports import FORMATS, render, utterance_from_record, utterance_record
+from captioner.core.voices import Voices
 from captioner.paths import platform_data_dir
 
 __all__ = [
@@ -305,6 +306,12 @@ class JournalContents:
     info: JournalInfo
     header: Mapping[str, Any]
     utterances: list[Utterance] = field(default_factory=list)
+
+    @property
+    def voices(self) -> Voices:
+        """How its lines are labelled: by side for a call (its recorded channel names)."""
+        settings = self.header.get("settings")
+        return Voices.from_info(settings if isinstance(settings, Mapping) else None)
 
 
 def read(path: Path) -> JournalContents:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from captioner import endpoints, journal
 from captioner.audio.devices import DeviceError
-from captioner.audio.factory import build_source
+from captioner.audio.factory import CALL_NAMES, build_call_source, build_source
 from captioner.audio.sources import AudioFileError, AudioSource
 from captioner.console import (
     EXIT_FAILED,
@@ -37,6 +37,7 @@ from captioner.core import closecodes
 from captioner.core.captions import CaptionEvent, Committed
 from captioner.core.config import SettingsError, StreamSettings
 from captioner.core.messages import ServerMessage
+from captioner.core.voices import Voices
 from captioner.endpoints import Target
 from captioner.session import Session, SessionEnd, SessionOptions, Status
 from captioner.transcript import Transcript
@@ -116,7 +117,7 @@ async def _endpoint(args: argparse.Namespace) -> AsyncIterator[Target]:
         yield target.running_at(server.listen_url, server.token)
 
 
-def _settings(args: argparse.Namespace, endpoint: Target) -> StreamSettings:
+def _settings(args: argparse.Namespace, endpoint: Target, channels: int = 1) -> StreamSettings:
     return StreamSettings(
         url=endpoint.url or "",
         api_key=endpoint.api_key,
@@ -124,22 +125,70 @@ def _settings(args: argparse.Namespace, endpoint: Target) -> StreamSettings:
         language=args.language,
         chunk_ms=args.chunk_ms,
         interim_results=True,
+        channels=channels,
+        multichannel=channels > 1,
     )
+
+
+def _is_call(args: argparse.Namespace) -> bool:
+    return bool(args.call or len(args.device or ()) > 1 or len(args.file or ()) > 1)
+
+
+def _call_problem(args: argparse.Namespace) -> str | None:
+    """Why the inputs asked for cannot make a call (or one input); None when they can."""
+    devices, files = args.device or [], args.file or []
+    if len(devices) > 2 or len(files) > 2:
+        return "at most two inputs: --device A --device B, or --file A --file B"
+    if args.call and (len(devices) > 1 or files):
+        return "--call takes the microphone (or one --device) and adds what the computer plays"
+    if args.names is not None and not _is_call(args):
+        return "--names is for a call's two inputs (--call, or --device/--file twice)"
+    if args.fast and _is_call(args):
+        return "--fast is for one file: a call's two inputs are aligned on the clock"
+    return None
+
+
+def _call_names(args: argparse.Namespace) -> tuple[str, ...]:
+    if args.names is None:
+        return CALL_NAMES
+    parts = [part.strip() for part in args.names.split(",")]
+    return Voices.of(parts + [""] * (2 - len(parts))).channel_names[:2]
+
+
+def _open_source(args: argparse.Namespace) -> AudioSource:
+    if not _is_call(args):
+        return build_source(
+            file=(args.file or [None])[0],
+            fast=args.fast,
+            device=(args.device or [None])[0],
+            chunk_ms=args.chunk_ms,
+        )
+    names = _call_names(args)
+    if args.file:
+        return build_call_source(files=args.file, names=names, chunk_ms=args.chunk_ms)
+    devices: list[str | None] = list(args.device or [None])
+    if args.call:
+        devices.append("system")
+    return build_call_source(devices=devices, names=names, chunk_ms=args.chunk_ms)
 
 
 async def _listen(args: argparse.Namespace) -> int:
-
+    problem = _call_problem(args)
+    if problem is not None:
+        say(problem)
+        return EXIT_USAGE
+    call = _is_call(args)
+    voices = Voices(_call_names(args)) if call else Voices()
     console = ConsoleObserver(
-        json_lines=args.json, interim=args.interim, out=sys.stdout, err=sys.stderr
+        json_lines=args.json, interim=args.interim, out=sys.stdout, err=sys.stderr, voices=voices
     )
-    transcript = Transcript(
-        journal=not args.no_journal, settings={"model": args.model, "language": args.language}
-    )
+    recorded: dict[str, object] = {"model": args.model, "language": args.language}
+    if call:
+        recorded["channel_names"] = list(voices.channel_names)
+    transcript = Transcript(journal=not args.no_journal, settings=recorded)
     keeper = TranscriptKeeper(console, transcript)
     try:
-        source = build_source(
-            file=args.file, fast=args.fast, device=args.device, chunk_ms=args.chunk_ms
-        )
+        source = _open_source(args)
     except (DeviceError, AudioFileError, ValueError) as exc:
         say(str(exc))
         return EXIT_USAGE
@@ -148,13 +197,15 @@ async def _listen(args: argparse.Namespace) -> int:
     if probe.offline:
         probe = probe.running_at("ws://127.0.0.1:1/v1/listen", None)
     try:
-        _settings(args, probe).validate()
+        _settings(args, probe, source.channels if call else 1).validate()
     except SettingsError as exc:
         say(str(exc))
         return EXIT_USAGE
     _notice_unfinished()
     started = datetime.now().astimezone().isoformat(timespec="seconds")
     info = export_info(started, "", source.description)
+    if call:
+        info["channel_names"] = list(voices.channel_names)
     outcome: str | None = None
     try:
         code, outcome = await _run_listen(args, source, keeper, info)
@@ -172,7 +223,7 @@ async def _run_listen(
 ) -> tuple[int, str]:
     """Run the session to its end: (exit code, outcome for the journal)."""
     async with _endpoint(args) as endpoint:
-        settings = _settings(args, endpoint)
+        settings = _settings(args, endpoint, source.channels if _is_call(args) else 1)
         say(f"engine: {endpoint.engine} · {source.description}")
         info["engine"] = endpoint.engine
         keeper.transcript.begin_session(

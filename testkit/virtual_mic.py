@@ -51,6 +51,9 @@ __all__ = [
 
 SINK = "captioner_feed"
 SOURCE = "captioner_mic"
+SPEAKERS = "captioner_speakers"
+"""With ``speakers=True``: a second null sink, the default output, standing in for the
+computer's speakers. Its monitor is "what the computer plays" (the far side of a call)."""
 
 # tool -> Debian package that provides it
 _TOOLS = {
@@ -153,6 +156,7 @@ class VirtualMic:
         *,
         rate: int = 16000,
         channels: int = 1,
+        speakers: bool = False,
     ) -> None:
         if state_dir is None:
             state_dir = os.environ.get("CAPTIONER_VMIC_DIR") or (
@@ -161,6 +165,7 @@ class VirtualMic:
         self.state_dir = Path(state_dir).resolve()
         self.rate = rate
         self.channels = channels
+        self.speakers = speakers
         self.runtime_dir = self.state_dir / "run"
         self.socket = self.runtime_dir / "pulse" / "native"
         self.pid_file = self.runtime_dir / "pulse" / "pid"
@@ -276,12 +281,15 @@ class VirtualMic:
             return None
         return pid if str(self.daemon_script) in cmdline else None
 
-    def play(self, path: str | os.PathLike[str], *, wait: bool = True) -> subprocess.Popen[bytes]:
-        """Play an audio file into the microphone; with ``wait=False`` return at once."""
+    def play(
+        self, path: str | os.PathLike[str], *, wait: bool = True, sink: str = SINK
+    ) -> subprocess.Popen[bytes]:
+        """Play an audio file into the microphone (or, with ``sink=SPEAKERS``, out of the
+        computer's speakers); with ``wait=False`` return at once."""
         if not Path(path).is_file():
             raise VirtualMicError(f"no such file to play: {path}")
         proc = subprocess.Popen(
-            ["paplay", f"--device={SINK}", str(path)],
+            ["paplay", f"--device={sink}", str(path)],
             env=self.child_env(),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -289,6 +297,20 @@ class VirtualMic:
         if wait:
             self.wait_played(proc)
         return proc
+
+    def remove_speakers(self) -> None:
+        """Unplug the speakers (the null sink and its loopback), as when a headset or a USB
+        sound card is pulled out: their monitor vanishes mid-stream."""
+        listing = _run(["pactl", "list", "short", "modules"], "list modules", env=self.child_env())
+        found = [
+            line.split("\t")[0]
+            for line in listing.splitlines()
+            if f"sink_name={SPEAKERS}" in line or f"sink={SPEAKERS}" in line
+        ]
+        if not found:
+            raise VirtualMicError("there are no speakers to remove (start with speakers=True)")
+        for index in sorted(found, key=int, reverse=True):
+            _run(["pactl", "unload-module", index], "unload the speakers", env=self.child_env())
 
     def wait_played(self, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
         """Wait for a ``play(..., wait=False)`` to finish; raise if paplay failed."""
@@ -342,6 +364,19 @@ class VirtualMic:
 
     def _daemon_script(self) -> str:
         spec = f"rate={self.rate} channels={self.channels}"
+        speakers = (
+            [
+                f"load-module module-null-sink sink_name={SPEAKERS} rate=48000 channels=2"
+                " sink_properties=device.description=CaptionerSpeakers",
+                f"load-module module-loopback source={SOURCE}_silence sink={SPEAKERS}"
+                " latency_msec=20 source_dont_move=true sink_dont_move=true",
+                f"suspend-sink {SPEAKERS} 1",
+                f"suspend-sink {SPEAKERS} 0",
+            ]
+            if self.speakers
+            else []
+        )
+        default_sink = SPEAKERS if self.speakers else SINK
         return "\n".join(
             [
                 f"load-module module-native-protocol-unix auth-anonymous=1 socket={self.socket}",
@@ -352,7 +387,8 @@ class VirtualMic:
                 f"load-module module-null-source source_name={SOURCE}_silence {spec}",
                 f"load-module module-loopback source={SOURCE}_silence sink={SINK}"
                 " latency_msec=20 source_dont_move=true sink_dont_move=true",
-                f"set-default-sink {SINK}",
+                *speakers,
+                f"set-default-sink {default_sink}",
                 f"set-default-source {SOURCE}",
                 # A new null sink first sleeps for up to 2 s; a suspend/resume cycle restarts
                 # it at once under the loopback's 20 ms latency (else warm-up waits ~2 s).

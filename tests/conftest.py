@@ -13,6 +13,8 @@ pytest_plugins = ["tests.support.fixtures_audio"]
 # Tests never talk to the real Deepgram: a key in the developer's environment must not
 # leak into a child process or change which engine a test gets.
 os.environ.pop("DEEPGRAM_API_KEY", None)
+# Qt widgets in any test module draw off screen (there may be no display at all).
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
 @pytest.fixture(autouse=True, scope="session")

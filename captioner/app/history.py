@@ -158,16 +158,18 @@ class HistoryController:
         return self.tasks.spawn(self._export(session, path, fmt), "history export")
 
     async def _export(self, session: SessionSummary, path: Path, fmt: str) -> bool:
-        info = {
+        info: dict[str, object] = {
             "started": session.started.isoformat() if session.started else None,
             "engine": session.engine,
             "source": session.source,
         }
         try:
-            utterances = await self._in_thread(lambda h: h.utterances(session))
+            contents = await self._in_thread(lambda h: h.contents(session))
+            if contents.voices.by_channel:
+                info["channel_names"] = list(contents.voices.channel_names)
             problem = await asyncio.to_thread(check_target, ExportTarget(fmt, path))
             if problem is None:
-                text = render(fmt, utterances, info=info, speaker_colours=True)
+                text = render(fmt, contents.utterances, info=info, speaker_colours=True)
                 await asyncio.to_thread(write_atomic, path, text)
         except HistoryError as exc:
             problem = str(exc)

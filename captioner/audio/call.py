@@ -14,6 +14,10 @@ How the channels stay together:
   to the time its audio resumes.
 * An input that stalls, vanishes or ends does not hold the other back: once its channel is
   `max_lag` behind the clock, it is filled with silence, and the other keeps captioning.
+* The same sound on both inputs is found and gated (`captioner.audio.crosstalk`): the
+  speakers' echo in the microphone, and a system-audio input that the sound server moved to
+  the microphone when its own device went away (that input is then reported lost, and waits
+  for its device like any lost input).
 
 The stream ends when every input has ended (or on `close`).
 """
@@ -30,6 +34,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from captioner.audio.crosstalk import Crosstalk
 from captioner.audio.sources import AudioBlock, AudioSource
 from captioner.core.alignment import ClockAligner
 
@@ -58,6 +63,8 @@ class CallChannel:
     """Aligned frames still to discard: audio that arrived after its place was filled."""
     filled: int = 0
     """Frames of silence put in for this input while it was missing or stalled."""
+    copy_of: int | None = None
+    """The channel this input has been found to record a copy of (it is muted meanwhile)."""
 
     @property
     def available(self) -> int:
@@ -96,6 +103,10 @@ class CallSource:
         self._arrived = asyncio.Event()
         self._readers: list[asyncio.Task[None]] = []
         self._closed = False
+        self._listener: Callable[[Any], None] | None = None
+        self._crosstalk = Crosstalk(rate)
+        self.echo = False
+        """The microphone hears the speakers (its echo of the far side is gated)."""
 
     # -- AudioSource -----------------------------------------------------------------
 
@@ -121,6 +132,7 @@ class CallSource:
 
     def set_listener(self, listener: Callable[[Any], None]) -> None:
         """Pass each input's device events on, naming the input they are about."""
+        self._listener = listener
         for channel in self._channels:
             set_listener = getattr(channel.source, "set_listener", None)
             if callable(set_listener):
@@ -197,6 +209,9 @@ class CallSource:
                 self._fill(channel, due - channel.position)
             channel.skip = max(0, channel.position - due)
             channel.aligner = ClockAligner(rate, start=first_at, out_rate=self._rate)
+            if block.frame_index != channel.next_frame and channel.copy_of is not None:
+                channel.copy_of = None  # reopened: judged afresh
+                self._crosstalk.forget_copy()
         channel.next_frame = block.frame_index + frames
         channel.blocks += 1
         aligned = channel.aligner.push(_mono(block.data), block.captured_at)
@@ -243,9 +258,52 @@ class CallSource:
             out[: len(part), index] = part
             channel.pending = channel.pending[len(part) :]
             channel.position += ready - len(part)  # a short channel's tail is silence
+        self._watch_crosstalk(out)
         block = AudioBlock(out, self._emitted, self._clock())
         self._emitted += ready
         return block
+
+    def _watch_crosstalk(self, out: npt.NDArray[np.float32]) -> None:
+        """Echo and copies between the first two inputs (see `captioner.audio.crosstalk`)."""
+        for event in self._crosstalk.process(out):
+            you, others = self._channels[0].name, self._channels[1].name
+            if event.kind == "copy":
+                self._found_copy(1, 0)
+            elif event.kind == "copy-gone":
+                self._channels[1].copy_of = None
+                self._tell("restored", f"{others}: records its own sound again.")
+            elif event.kind == "echo":
+                self.echo = True
+                self._tell(
+                    "echo",
+                    f"The microphone hears the speakers: {others}'s words are shown once, "
+                    f"under {others}, and {you} is not captioned while they speak. "
+                    "A headset would help.",
+                )
+            else:
+                self.echo = False
+                self._tell("no-echo", "The microphone no longer hears the speakers.")
+
+    def _found_copy(self, index: int, other: int) -> None:
+        channel = self._channels[index]
+        channel.copy_of = other
+        first = self._channels[other].name
+        reason = (
+            f"it records the same sound as {first} (its device went away and the sound "
+            "server moved it)"
+        )
+        restart = getattr(channel.source, "restart", None)
+        if callable(restart):
+            restart(reason)  # the input says it is lost, and waits for its own device
+        else:
+            self._tell("lost", f"{channel.name}: {reason}; muted.")
+
+    def _tell(self, kind: str, message: str) -> None:
+        if self._listener is None:
+            return
+        from captioner.audio.resilient import SourceEvent
+
+        self._listener(SourceEvent(kind, message))  # type: ignore[arg-type]
 
 
 class _Named:

@@ -200,15 +200,22 @@ def _choose_hint(devices: Sequence[InputDevice]) -> str:
     )
 
 
+OPEN_STREAMS: set[object] = set()
+"""Input streams open now (a call has two): PortAudio must not be re-initialised under them."""
+
+
 def rescan_input_devices() -> list[InputDevice]:
     """Make PortAudio read the device list again, then list inputs.
 
-    PortAudio reads devices once per initialisation; this re-initialises it, which is
-    safe only while no stream is open.
+    PortAudio reads devices once per initialisation, and re-initialising it ends every open
+    stream. So while another input is still recording (the other side of a call), the list is
+    read as PortAudio last saw it: a device that went away and came back under the sound
+    server (PulseAudio, PipeWire) is still found, a new USB device only once nothing records.
     """
     sd = load_sounddevice()
-    sd._terminate()
-    sd._initialize()
+    if not OPEN_STREAMS:
+        sd._terminate()
+        sd._initialize()
     return list_input_devices()
 
 

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 RESCAN_SECONDS = 5.0
 """How long a device scan may take before the person is told the audio system is stuck."""
 
-SourceEventKind = Literal["lost", "restored", "silent", "sound"]
+SourceEventKind = Literal["lost", "restored", "silent", "sound", "echo", "no-echo"]
 
 
 @dataclass(frozen=True)
@@ -135,6 +135,13 @@ class ResilientMicrophone:
         self._closed.set()
         self._inner.close()
 
+    def restart(self, reason: str) -> None:
+        """Drop the stream and wait for the device as after a loss: for a stream the sound
+        server has moved to another device (its own went away), which records the wrong
+        thing without ever failing."""
+        if not self._lost and not self._closed.is_set():
+            self._inner.end(reason)
+
     # -- recovery ------------------------------------------------------------------------
 
     async def _recover(self, reason: str) -> None:
@@ -144,6 +151,7 @@ class ResilientMicrophone:
         self._tell("lost", f"{what} lost: {reason}. Waiting for it to return.")
         lost_at = asyncio.get_running_loop().time()
         previous = self._inner
+        previous.close()  # its PortAudio stream too, so that a rescan may re-initialise
         self.dropped_before += previous.dropped_blocks
         while not self._closed.is_set():
             try:

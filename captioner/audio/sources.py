@@ -22,6 +22,7 @@ from typing import Any, Final, Literal, Protocol, runtime_checkable
 import numpy.typing as npt
 
 from captioner.audio.devices import (
+    OPEN_STREAMS,
     AudioError,
     DeviceError,
     InputDevice,
@@ -296,11 +297,13 @@ class MicrophoneSource:
                 f"{self._channels} channel(s): {exc}. Try another sample rate or device."
             ) from exc
         self._stream = stream
+        OPEN_STREAMS.add(self)
         try:
             stream.start()
         except sd.PortAudioError as exc:
             self._closing = True
             stream.close(ignore_errors=True)
+            OPEN_STREAMS.discard(self)
             self._end(f"could not start: {exc}")
             raise DeviceError(f"Could not start recording from {self.device.label}: {exc}") from exc
 
@@ -325,7 +328,11 @@ class MicrophoneSource:
 
     def close(self) -> None:
         """Stop capture; ``read`` drains what is buffered, then returns None. Idempotent."""
-        self._end("closed")
+        self.end("closed")
+
+    def end(self, reason: str) -> None:
+        """Stop capture, giving `reason` as the `end_reason`."""
+        self._end(reason)
         self._stop_stream()
 
     def _stop_stream(self) -> None:
@@ -337,6 +344,7 @@ class MicrophoneSource:
             stream.abort(ignore_errors=True)
         finally:
             stream.close(ignore_errors=True)
+            OPEN_STREAMS.discard(self)
 
     def _end(self, reason: str) -> None:
         if self.end_reason is None:

@@ -16,19 +16,25 @@ import pytest
 
 from testkit.virtual_mic import VirtualMic, VirtualMicError, make_speech_wav, require_tools
 
-__all__ = ["private_virtual_mic", "speech_wav", "virtual_mic", "virtual_mic_env"]
+__all__ = [
+    "call_virtual_mic",
+    "private_virtual_mic",
+    "speech_wav",
+    "virtual_mic",
+    "virtual_mic_env",
+]
 
 SPEECH_TEXT = "Captions appear while you speak. The quick brown fox jumps over the lazy dog."
 
 
-def _started_mic() -> Iterator[VirtualMic]:
+def _started_mic(*, speakers: bool = False) -> Iterator[VirtualMic]:
     try:
         require_tools()
     except VirtualMicError as exc:
         pytest.fail(str(exc), pytrace=False)
     # A short private folder: the daemon's unix socket path must stay under ~100 characters.
     state_dir = Path(tempfile.mkdtemp(prefix="captioner-vmic-"))
-    mic = VirtualMic(state_dir)
+    mic = VirtualMic(state_dir, speakers=speakers)
     try:
         mic.start()
     except VirtualMicError as exc:
@@ -51,6 +57,13 @@ def virtual_mic() -> Iterator[VirtualMic]:
 def private_virtual_mic() -> Iterator[VirtualMic]:
     """A virtual microphone of the test's own, for tests that stop or break the daemon."""
     yield from _started_mic()
+
+
+@pytest.fixture
+def call_virtual_mic() -> Iterator[VirtualMic]:
+    """A microphone and speakers of the test's own: the microphone hears what is played
+    into it, and the default output's monitor what is played out of the speakers."""
+    yield from _started_mic(speakers=True)
 
 
 @pytest.fixture
