@@ -50,7 +50,9 @@ class Transcript:
         self._problem = ""
         self._journaling = journal
         self._journal_folder = journal_folder
-        self._settings = dict(settings) if settings is not None else {"window": True}
+        self._settings: dict[str, object] = (
+            dict(settings) if settings is not None else {"window": True}
+        )
         self._journal_failed = False
         self._offset = 0.0
         self._epoch: float | None = None
@@ -69,8 +71,26 @@ class Transcript:
         return len(self.utterances)
 
     def export_info(self) -> dict[str, Any]:
-        """What the JSON export says about where the transcript came from."""
-        return {"started": self._started, "engine": self._engine, "source": self._source}
+        """What the JSON export says about where the transcript came from (and, for a call,
+        what its two sides are called: every export labels the lines with them)."""
+        info: dict[str, Any] = {
+            "started": self._started,
+            "engine": self._engine,
+            "source": self._source,
+        }
+        names = self._settings.get("channel_names")
+        if isinstance(names, list) and names:
+            info["channel_names"] = list(names)
+        return info
+
+    def set_channel_names(self, names: Sequence[str] | None) -> None:
+        """A call's sides from now on (None: one input). Recorded in the journal's header, so
+        a journal opened after this labels its lines when exported or restored; a journal
+        already open keeps the header it was written with."""
+        if names:
+            self._settings["channel_names"] = list(names)
+        else:
+            self._settings.pop("channel_names", None)
 
     # -- sessions -----------------------------------------------------------------------
 

@@ -3,6 +3,10 @@
 Run it on an X display (a virtual one is fine):
 
     xvfb-run -a -s "-screen 0 1280x800x24" .venv/bin/python scripts/screenshot.py
+    xvfb-run -a -s "-screen 0 1280x800x24" .venv/bin/python scripts/screenshot.py --call
+
+`--call` takes docs/call.png instead: both sides of a call, the microphone and virtual
+speakers taking turns (the Call box is clicked before Start).
 
 A private virtual microphone (testkit/virtual_mic.py: a PulseAudio daemon of its
 own) is started, the window listens to it, espeak-ng speaks into it, and the window is
@@ -34,11 +38,22 @@ SPEECH = (
 )
 
 
+CALL = (
+    ("you", "Hi Sam, thanks for joining. Can you hear me all right?"),
+    ("others", "Yes, loud and clear. Shall we go through the schedule first?"),
+    ("you", "Good idea. The design review moved to Thursday afternoon."),
+    ("others", "Thursday works for me. I will send the slides tomorrow morning."),
+)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshot.png"))
     parser.add_argument("--paragraphs", type=int, default=3, help="wait for this many")
+    parser.add_argument("--call", action="store_true", help="both sides of a call")
     options = parser.parse_args()
+    if options.call and options.out == str(ROOT / "docs" / "screenshot.png"):
+        options.out = str(ROOT / "docs" / "call.png")
     if not os.environ.get("DISPLAY"):
         print("screenshot: needs an X display; run it under xvfb-run -a", file=sys.stderr)
         return 2
@@ -51,17 +66,22 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="captioner-shot-"))
     os.environ["CAPTIONER_CONFIG_DIR"] = str(work / "config")
     os.environ.pop("DEEPGRAM_API_KEY", None)
-    mic = VirtualMic(work / "mic")
+    mic = VirtualMic(work / "mic", speakers=options.call)
     mic.start()
     mic.apply_to_environ()  # before sounddevice is imported: PortAudio must see the mic
     speech = make_speech_wav(work / "speech.wav", SPEECH)
+    turns = [
+        (who, make_speech_wav(work / f"turn{n}.wav", text, voice="en" if who == "you" else "en+f3"))
+        for n, (who, text) in enumerate(CALL)
+    ]
 
     from captioner.app import AppOptions, add_app_arguments, run_app
     from captioner.app.root import CaptionerApp
 
     app_parser = argparse.ArgumentParser()
     add_app_arguments(app_parser)
-    args = AppOptions.from_args(app_parser.parse_args(["--start", "--device", "default"]))
+    start = [] if options.call else ["--start"]
+    args = AppOptions.from_args(app_parser.parse_args([*start, "--device", "default"]))
     result: dict[str, object] = {}
 
     def on_ready(app: CaptionerApp) -> None:
@@ -73,6 +93,9 @@ def main() -> int:
 
         try:
             status, pane = app.window.status, app.window.pane
+            if options.call:
+                await call_scenario(app)
+                return
             deadline = time.monotonic() + 90
             while status.state is not State.LIVE and time.monotonic() < deadline:  # noqa: ASYNC110
                 await asyncio.sleep(0.1)
@@ -89,6 +112,36 @@ def main() -> int:
             mic.stop_playing(player)
         finally:
             app.request_shutdown()
+
+    async def call_scenario(app: CaptionerApp) -> None:
+        from captioner.session import State
+        from testkit.virtual_mic import SPEAKERS
+
+        window, pane = app.window, app.window.pane
+        await asyncio.sleep(1.0)  # the first device scan
+        window.picker.call_box.click()
+        app.captioning.start()
+        deadline = time.monotonic() + 90
+        while window.status.state is not State.LIVE and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+        for n, (who, wav) in enumerate(turns):
+            sink = SPEAKERS if who == "others" else None
+            player = mic.play(wav, wait=False, **({"sink": sink} if sink else {}))
+            if n == len(turns) - 1:
+                break  # the last turn is caught while it is spoken: a live line, a lit meter
+            while player.poll() is None:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.8)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            _final, interim = pane.live_text()
+            lit = (window.call_row.meter.level or -120) > -40
+            if pane.paragraph_count >= len(turns) - 1 and len(interim.split()) >= 4 and lit:
+                break
+        grab(app, Path(options.out))
+        mic.stop_playing(player)
+        result["transcript"] = pane.transcript()
 
     try:
         code = run_app(args, on_ready=on_ready)

@@ -65,6 +65,11 @@ def test_preferences_round_trip_through_qsettings(tmp_path: Path) -> None:
         chunk_ms=50,
         device_name="USB Microphone",
         device_hostapi="ALSA",
+        call=True,
+        other_name="Monitor of Speakers",
+        other_hostapi="PulseAudio",
+        call_you="Ana",
+        call_others="Support line",
         font_size=24,
         key_in_file=True,
     )
@@ -362,3 +367,14 @@ def test_deepgram_offers_each_models_languages_and_its_models_by_name(
     type_into(qtbot, dialog.language_edit, "de-AT")
     assert dialog.language_code() == "de-AT"
     assert "language" not in dialog.errors()  # only the missing key is a problem here
+
+
+def test_the_call_labels_are_renamed_in_the_dialog(qtbot: QtBot, tmp_path: Path) -> None:
+    dialog = make_dialog(qtbot, tmp_path)
+    assert (dialog.you_edit.text(), dialog.others_edit.text()) == ("You", "Others")
+    type_into(qtbot, dialog.you_edit, "  Ana  ")
+    type_into(qtbot, dialog.others_edit, "")
+    result = dialog.result_values()
+    assert result is not None
+    # spaces trimmed; a name left empty falls back to the default
+    assert result.preferences.call_names == ("Ana", "Others")

@@ -9,6 +9,7 @@ reported once, in the banner, with one thing to do about it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -19,13 +20,15 @@ from captioner.app.endpoint import EndpointChooser
 from captioner.app.model import ModelDownloadController
 from captioner.app.notify import Action, Notifier
 from captioner.app.tasks import TaskKeeper
+from captioner.audio.call import CallSource
 from captioner.audio.devices import DeviceError
-from captioner.audio.factory import build_source
+from captioner.audio.factory import build_call_source, build_source
 from captioner.audio.resilient import SourceEvent
 from captioner.audio.sources import AudioFileError, AudioSource
 from captioner.audio.wavfile import WavFileSource
 from captioner.core import closecodes
 from captioner.core.config import SettingsError
+from captioner.core.voices import Voices
 from captioner.server.child import EmbeddedServerError
 from captioner.server.cli import EXIT_MODEL_MISSING
 from captioner.session import Session, SessionEnd, SessionOptions, State, Status
@@ -87,6 +90,8 @@ class CaptioningController:
         self._session_task: asyncio.Task[None] | None = None
         self._restart_asked = False
         self._system_audio = False
+        self.voices_changed: Callable[[Voices], None] = lambda _voices: None
+        """Told how lines are labelled as each session starts (a call: by side)."""
         bridge.status_updated.connect(self._on_bridge_status_updated)
         bridge.source_updated.connect(self._on_bridge_source_updated)
 
@@ -193,6 +198,11 @@ class CaptioningController:
         except (DeviceError, AudioFileError, ValueError) as exc:
             self._fail(str(exc), ("Look again", self.devices.refresh))
             return
+        if not isinstance(source, CallSource) and settings.multichannel:
+            settings = dataclasses.replace(settings, channels=1, multichannel=False)  # a file
+        voices = Voices(source.names) if isinstance(source, CallSource) else Voices()
+        self.transcript.set_channel_names(voices.channel_names or None)
+        self.voices_changed(voices)
         session = Session(
             settings,
             source,
@@ -247,7 +257,14 @@ class CaptioningController:
             raise DeviceError(NO_DEVICE_MESSAGE)
         self._system_audio = device.is_system_audio
         follow_default = picker.wanted is None and device.is_default
-        return build_source(device=None if follow_default else device, rate=rate, chunk_ms=chunk_ms)
+        first = None if follow_default else device
+        prefs = self.store.current
+        if prefs.call:
+            other = self.window.call_row.current()
+            return build_call_source(
+                devices=[first, other], names=prefs.call_names, chunk_ms=chunk_ms, rate=rate
+            )
+        return build_source(device=first, rate=rate, chunk_ms=chunk_ms)
 
     async def _run_session(self, session: Session, source: AudioSource) -> None:
         stats = self.tasks.spawn(self._poll_stats(session, source), "stats")
@@ -276,6 +293,7 @@ class CaptioningController:
     def _idle(self) -> None:
         self.window.set_run_state(RunState.IDLE)
         self.window.picker.set_level(None)
+        self.window.call_row.set_level(None)
         self.window.status.set_lag(None)
         self.show_source(listening=False)
 
@@ -303,13 +321,17 @@ class CaptioningController:
         while True:
             await asyncio.sleep(STATS_INTERVAL)
             live = session.status.state is State.LIVE
+            other = self.window.call_row
             if session.muted or not live:
                 picker.set_level(None)
+                other.set_level(None)
                 hints.reset()
             else:
-                level = session.stats.level_dbfs
+                levels = session.stats.channel_levels_dbfs
+                level = levels[0]
                 hint = hints.update(level, time.monotonic()) if judge else LevelHint.NONE
                 picker.set_level(level, hint)
+                other.set_level(levels[1] if len(levels) > 1 else None)
             received = session.stats.results_received > 0
             status.set_lag(session.stats.lag_seconds if live and received else None)
             status.set_dropped(source.dropped_blocks)

@@ -21,6 +21,7 @@ from typing import Any
 
 from PySide6.QtWidgets import QApplication
 
+from captioner.app.call import CallController
 from captioner.app.captioning import GIVE_UP_SECONDS, CaptioningController
 from captioner.app.captions import CaptionRouter
 from captioner.app.devices import DevicesController
@@ -37,6 +38,7 @@ from captioner.app.settings import SettingsController
 from captioner.app.tasks import ExcInfo, TaskKeeper
 from captioner.audio.devices import InputDevice
 from captioner.core import untrusted
+from captioner.core.voices import Voices
 from captioner.logs import setup_logging
 from captioner.server.models import ModelSpec
 from captioner.transcript import Transcript
@@ -157,6 +159,7 @@ class CaptionerApp:
             keepalive_interval=keepalive_interval,
             give_up_after=give_up_after,
         )
+        self.call = CallController(w, store=self.store)
         self.captions = CaptionRouter(
             w,
             self.bridge,
@@ -199,10 +202,23 @@ class CaptionerApp:
         w.close_requested.connect(self.request_shutdown)
         devices.busy = lambda: captioning.busy
         devices.changed = self._on_devices_changed
+        self.call.changed = self._on_call_changed
+        captioning.voices_changed = self._on_voices_changed
+        self._on_voices_changed(self.call.voices())
         self.settings.saved = self._on_settings_saved
         self.model.installed = captioning.start
 
+    def _on_call_changed(self) -> None:
+        if self.captioning.session is not None:
+            self.captioning.restart()  # the other side changed: start again with it
+
+    def _on_voices_changed(self, voices: Voices) -> None:
+        self.window.pane.set_voices(voices)
+        self.overlay.set_voices(voices)
+        self.announcer.voices = voices
+
     def _on_devices_changed(self, chosen: bool) -> None:
+        self.call.devices_changed()
         running = self.captioning.session is not None
         if chosen:
             self.captioning.show_source(listening=running)
@@ -211,6 +227,7 @@ class CaptionerApp:
             self.captioning.show_source(listening=False)
 
     def _on_settings_saved(self) -> None:
+        self.call.names_changed()
         self.captioning.show_engine()
         if self.captioning.session is not None:
             self.notifier.info(

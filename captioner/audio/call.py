@@ -83,7 +83,10 @@ class CallSource:
         block_ms: int = 100,
         max_lag: float = MAX_LAG,
         clock: Callable[[], float] = time.monotonic,
+        crosstalk: bool = True,
     ) -> None:
+        """`crosstalk` False: no echo or copy detection (for measuring the alignment with the
+        same sound played into both inputs, which is exactly what it would gate)."""
         if len(sources) < 2:
             raise ValueError("a call needs at least two inputs")
         self._channels = [
@@ -104,7 +107,7 @@ class CallSource:
         self._readers: list[asyncio.Task[None]] = []
         self._closed = False
         self._listener: Callable[[Any], None] | None = None
-        self._crosstalk = Crosstalk(rate)
+        self._crosstalk = Crosstalk(rate) if crosstalk else None
         self.echo = False
         """The microphone hears the speakers (its echo of the far side is gated)."""
 
@@ -125,6 +128,11 @@ class CallSource:
     @property
     def dropped_blocks(self) -> int:
         return sum(c.source.dropped_blocks for c in self._channels)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """What each input is called, channel by channel ("You", "Others")."""
+        return tuple(c.name for c in self._channels)
 
     @property
     def inputs(self) -> tuple[CallChannel, ...]:
@@ -211,7 +219,8 @@ class CallSource:
             channel.aligner = ClockAligner(rate, start=first_at, out_rate=self._rate)
             if block.frame_index != channel.next_frame and channel.copy_of is not None:
                 channel.copy_of = None  # reopened: judged afresh
-                self._crosstalk.forget_copy()
+                if self._crosstalk is not None:
+                    self._crosstalk.forget_copy()
         channel.next_frame = block.frame_index + frames
         channel.blocks += 1
         aligned = channel.aligner.push(_mono(block.data), block.captured_at)
@@ -265,6 +274,8 @@ class CallSource:
 
     def _watch_crosstalk(self, out: npt.NDArray[np.float32]) -> None:
         """Echo and copies between the first two inputs (see `captioner.audio.crosstalk`)."""
+        if self._crosstalk is None:
+            return
         for event in self._crosstalk.process(out):
             you, others = self._channels[0].name, self._channels[1].name
             if event.kind == "copy":

@@ -23,6 +23,11 @@ import soxr
 
 __all__ = ["ClockAligner"]
 
+MIN_FIT_SPAN = 5.0
+"""Seconds of stamps before the fitted line stands in for each block's stamp."""
+MAX_JITTER = 0.25
+"""A stamp further than this from the fitted line is believed over the line."""
+
 MAX_DRIFT = 0.005
 """A device more than 0.5 % off its nominal rate is believed no further: a crystal is not that
 far out, a stalled or bursting callback is."""
@@ -57,6 +62,8 @@ class ClockAligner:
         """Device frames per reference frame in use now (1.001: the device runs 0.1 % fast)."""
         self._drift = 1.0
         self._fitted_at = float("-inf")
+        self._line: tuple[float, float, float] | None = None
+        """(mean stamp, mean frame count, frames per second) of the last fit."""
         self._dither = (np.random.default_rng(0).standard_normal(rate) * 1e-9).astype(np.float32)
 
     @property
@@ -96,9 +103,12 @@ class ClockAligner:
             self._drift = self._device_ratio()
             self._fitted_at = captured_at
         drift = self._drift
-        # where the output will stand once this block is through, against where it should
+        # where the output will stand once this block is through, against where it should:
+        # on the fitted line rather than at this block's own stamp, whose jitter (a sound
+        # server hands blocks over in bursts, tens of milliseconds late) would be chased
+        when = self._fitted_time(captured_at)
         scale = self.out_rate / self.rate
-        wanted = (captured_at - self._start) * self.out_rate
+        wanted = (when - self._start) * self.out_rate
         expected = self.frames_out + self._resampler.delay() + len(samples) * scale / self.ratio
         self._error = (expected - wanted) / self.out_rate
         correction = self._error / self._settle  # ahead: take more input per output frame
@@ -121,4 +131,16 @@ class ClockAligner:
         centred = times - times.mean()
         slope = float(np.dot(centred, frames - frames.mean()) / np.dot(centred, centred))
         ratio = slope / self.rate
+        if span >= MIN_FIT_SPAN and slope > 0:
+            self._line = (float(times.mean()), float(frames.mean()), slope)
         return max(1 - MAX_DRIFT, min(1 + MAX_DRIFT, ratio))
+
+    def _fitted_time(self, captured_at: float) -> float:
+        """When the frames so far were due by the fitted line (the stamp itself until the
+        fit spans `MIN_FIT_SPAN`, or when the stamp strays from the line by far more than
+        jitter: the device stalled or the stream restarted)."""
+        if self._line is None:
+            return captured_at
+        t_mean, f_mean, slope = self._line
+        when = t_mean + (self._frames_in - f_mean) / slope
+        return when if abs(when - captured_at) < MAX_JITTER else captured_at

@@ -15,19 +15,20 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAccessible, QAccessibleAnnouncementEvent
 
 from captioner.core.captions import CaptionEvent, Committed, Utterance
-from captioner.core.exports import speaker_label
+from captioner.core.voices import Voices
 
 __all__ = ["Announcer", "spoken_text"]
 
 KEPT = 50
 
 
-def spoken_text(utterance: Utterance) -> str:
-    """What a screen reader says for a finished line."""
+def spoken_text(utterance: Utterance, voices: Voices | None = None) -> str:
+    """What a screen reader says for a finished line ("Others: ..." in a call)."""
     text = " ".join(utterance.text.split())
-    if utterance.speaker is not None and not utterance.gap:
-        return f"{speaker_label(utterance.speaker)}: {text}"
-    return text
+    label = (
+        None if utterance.gap else (voices or Voices()).label(utterance.channel, utterance.speaker)
+    )
+    return f"{label}: {text}" if label is not None else text
 
 
 class Announcer(QObject):
@@ -41,13 +42,14 @@ class Announcer(QObject):
         self.enabled = True
         self.recent: collections.deque[str] = collections.deque(maxlen=KEPT)
         """The newest announcements, newest last."""
+        self.voices = Voices()
 
     def apply(self, events: Sequence[CaptionEvent]) -> None:
         if not self.enabled:
             return
         for event in events:
             if isinstance(event, Committed):
-                self.announce(spoken_text(event.utterance))
+                self.announce(spoken_text(event.utterance, self.voices))
 
     def announce(self, text: str) -> None:
         if not text:

@@ -29,8 +29,9 @@ from PySide6.QtWidgets import QPlainTextEdit, QPushButton, QTextEdit, QVBoxLayou
 
 from captioner.core.captions import CaptionEvent, Committed, LiveChanged, Utterance, separator_for
 from captioner.core.exports import SPEAKER_COLOURS as SPEAKER_COLOURS_FOR_SUBTITLES
-from captioner.core.exports import clock, speaker_label
+from captioner.core.exports import clock
 from captioner.core.languages import right_to_left
+from captioner.core.voices import Voices
 
 __all__ = [
     "DEFAULT_FONT_SIZE",
@@ -142,6 +143,7 @@ class CaptionPane(QWidget):
         self._scrolling = False
         self._font_size = 0
         self._separator = " "
+        self._voices = Voices()
         self._solid = QTextCharFormat()
         self._interim = QTextCharFormat()
         self._muted = QTextCharFormat()
@@ -257,6 +259,17 @@ class CaptionPane(QWidget):
             self._search_new_text()
         if self._following:
             self._scroll_to_end()
+
+    @property
+    def voices(self) -> Voices:
+        return self._voices
+
+    def set_voices(self, voices: Voices) -> None:
+        """How paragraphs are labelled: by speaker (one input), or by side for a call ("You",
+        "Others", each in its own colour); redraws what is shown."""
+        if voices != self._voices:
+            self._voices = voices
+            self._rebuild()
 
     def set_timestamps(self, on: bool) -> None:
         """Show (or hide) the time at each paragraph's start; redraws what is shown."""
@@ -513,11 +526,8 @@ class CaptionPane(QWidget):
     def _write_paragraph(self, cursor: QTextCursor, utterance: Utterance) -> None:
         if self._timestamps:
             cursor.insertText(f"[{clock(utterance.start)}] ", self._time)
-        if utterance.speaker is not None and not utterance.gap:
-            label = QTextCharFormat(self._solid)
-            label.setForeground(speaker_colour(utterance.speaker, on_dark=self._on_dark))
-            label.setFontWeight(QFont.Weight.Bold)
-            cursor.insertText(f"{speaker_label(utterance.speaker)}: ", label)
+        if not utterance.gap:
+            self._write_label(cursor, utterance.channel, utterance.speaker)
         if utterance.gap:
             cursor.insertText(utterance.text, self._gap)
         elif utterance.unconfirmed:
@@ -526,6 +536,16 @@ class CaptionPane(QWidget):
             cursor.insertText(utterance.text, self._solid)
         cursor.insertBlock()
         cursor.insertBlock()
+
+    def _write_label(self, cursor: QTextCursor, channel: int, speaker: int | None) -> None:
+        name = self._voices.label(channel, speaker)
+        colour = self._voices.colour(channel, speaker)
+        if name is None or colour is None:
+            return
+        label = QTextCharFormat(self._solid)
+        label.setForeground(speaker_colour(colour, on_dark=self._on_dark))
+        label.setFontWeight(QFont.Weight.Bold)
+        cursor.insertText(f"{name}: ", label)
 
     def _rebuild(self) -> None:
         """Write every paragraph again (a theme or the timestamps changed; rare)."""
@@ -557,10 +577,12 @@ class CaptionPane(QWidget):
         cursor = QTextCursor(self._doc.lastBlock())
         cursor.movePosition(QTextCursor.MoveOperation.EndOfBlock, QTextCursor.MoveMode.KeepAnchor)
         first = True
-        for _channel, (final, interim) in sorted(self._live.items()):
+        for channel, (final, interim) in sorted(self._live.items()):
             if not first:
                 cursor.insertText(_LINE_SEPARATOR, self._solid)
             first = False
+            if self._voices.by_channel:  # a call: whose words these are, as they come
+                self._write_label(cursor, channel, None)
             if final:
                 cursor.insertText(final, self._solid)
             if interim:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QLinearGradient, QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QHBoxLayout,
     QLabel,
@@ -23,7 +24,10 @@ from PySide6.QtWidgets import (
 from captioner.audio.devices import InputDevice, choose_input_device
 from captioner.ui.levels import SILENCE_DBFS, LevelHint
 
-__all__ = ["DeviceKey", "DevicePicker", "LevelMeter", "device_key"]
+__all__ = ["SYSTEM_AUDIO", "CallRow", "DeviceKey", "DevicePicker", "LevelMeter", "device_key"]
+
+SYSTEM_AUDIO = "system"
+"""A call's other side when none was picked: what this computer plays (its default output)."""
 
 DeviceKey = tuple[str, str]
 """(name, host API): how a device is remembered across runs and re-plugs."""
@@ -101,6 +105,8 @@ class DevicePicker(QWidget):
     device_selected = Signal(object)
     """The person picked a device (an `InputDevice`)."""
     rescan_requested = Signal()
+    call_toggled = Signal(bool)
+    """The person turned "both sides of a call" on or off."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -123,6 +129,13 @@ class DevicePicker(QWidget):
         self.rescan_button.setToolTip("Look for new devices now")
         self.rescan_button.clicked.connect(self.rescan_requested)
         self.meter = LevelMeter(self)
+        self.call_box = QCheckBox("Ca&ll", self)
+        self.call_box.setObjectName("callBox")
+        self.call_box.setToolTip(
+            "Caption both sides of a call: this input and what the computer plays, each labelled"
+        )
+        self.call_box.setAccessibleName("Both sides of a call")
+        self.call_box.toggled.connect(self.call_toggled)
         # The window places the message (no device, level hints) where there is room for it.
         self.message = QLabel(self)
         self.message.setObjectName("deviceMessage")
@@ -137,6 +150,7 @@ class DevicePicker(QWidget):
         row.addWidget(self.combo, 1)
         row.addWidget(self.rescan_button)
         row.addWidget(self.meter)
+        row.addWidget(self.call_box)
         self._hint = LevelHint.NONE
         self._note = ""
         self.set_devices([])
@@ -242,6 +256,12 @@ class DevicePicker(QWidget):
 
     # -- the level --------------------------------------------------------------------------
 
+    def set_call(self, on: bool) -> None:
+        """Show the call box checked or not, without asking for anything."""
+        self.call_box.blockSignals(True)
+        self.call_box.setChecked(on)
+        self.call_box.blockSignals(False)
+
     def set_level(self, dbfs: float | None, hint: LevelHint = LevelHint.NONE) -> None:
         self.meter.set_level(dbfs)
         if hint is not self._hint:
@@ -262,3 +282,84 @@ class DevicePicker(QWidget):
 
     def message_text(self) -> str:
         return self.message.text() if not self.message.isHidden() else ""
+
+
+class CallRow(QWidget):
+    """A call's other side: which input it is (what this computer plays, unless another is
+    picked), and its level; shown under the toolbar while "Call" is on."""
+
+    other_selected = Signal(object)
+    """The person picked the other side: an `InputDevice`, or `SYSTEM_AUDIO`."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("callRow")
+        self._devices: list[InputDevice] = []
+        self._wanted: DeviceKey | None = None
+        self.combo = QComboBox(self)
+        self.combo.setObjectName("otherCombo")
+        self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.combo.setMinimumContentsLength(24)
+        self.combo.setAccessibleName("The other side of the call")
+        self.combo.setToolTip("Where the other side of the call comes from")
+        self.combo.activated.connect(self._on_activated)
+        self.meter = LevelMeter(self)
+        self.meter.setAccessibleName("The other side's level")
+        self.you_label = QLabel(self)
+        self.you_label.setObjectName("callLabels")
+        row = QHBoxLayout(self)
+        row.setContentsMargins(4, 0, 4, 0)
+        label = QLabel("&Other side", self)
+        label.setBuddy(self.combo)
+        row.addWidget(label)
+        row.addWidget(self.combo, 1)
+        row.addWidget(self.meter)
+        row.addWidget(self.you_label)
+        self.set_devices([])
+
+    def set_names(self, you: str, others: str) -> None:
+        self.you_label.setText(f"Labelled “{you}” and “{others}”")
+
+    def set_wanted(self, key: DeviceKey | None) -> None:
+        self._wanted = key
+        self._fill()
+
+    def set_devices(self, devices: Sequence[InputDevice]) -> None:
+        if list(devices) == self._devices and self.combo.count():
+            return
+        self._devices = list(devices)
+        self._fill()
+
+    def current(self) -> InputDevice | str:
+        """The other side's input, or `SYSTEM_AUDIO` (also while the picked one is away)."""
+        if self._wanted is not None:
+            found = next((d for d in self._devices if device_key(d) == self._wanted), None)
+            if found is not None:
+                return found
+        return SYSTEM_AUDIO
+
+    def set_level(self, dbfs: float | None) -> None:
+        self.meter.set_level(dbfs)
+
+    def _fill(self) -> None:
+        combo = self.combo
+        combo.blockSignals(True)
+        try:
+            combo.clear()
+            combo.addItem("What this computer plays (system audio)")
+            current = self.current()
+            for position, device in enumerate(self._devices, 1):
+                combo.addItem(device.label)
+                if device is current:
+                    combo.setCurrentIndex(position)
+        finally:
+            combo.blockSignals(False)
+
+    def _on_activated(self, position: int) -> None:
+        if position == 0:
+            self._wanted = None
+            self.other_selected.emit(SYSTEM_AUDIO)
+        elif 0 < position <= len(self._devices):
+            device = self._devices[position - 1]
+            self._wanted = device_key(device)
+            self.other_selected.emit(device)

@@ -54,7 +54,8 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QWidget
 
 from captioner.core.captions import CaptionEvent, Committed, LiveChanged, Utterance
-from captioner.core.exports import speaker_label, unspaced
+from captioner.core.exports import unspaced
+from captioner.core.voices import Voices
 from captioner.ui.caption_pane import GAP_COLOURS, GAP_COLOURS_ON_DARK, is_dark, speaker_colour
 from captioner.ui.preferences import AfterSilence, OverlayLook
 
@@ -139,6 +140,7 @@ class _OverlayText:
     def __init__(self) -> None:
         self.committed: collections.deque[Utterance] = collections.deque(maxlen=KEPT_UTTERANCES)
         self.live: dict[int, tuple[str, str]] = {}
+        self.voices = Voices()
 
     def apply(self, events: Sequence[CaptionEvent]) -> bool:
         """Fold caption events in; whether anything shown changed."""
@@ -164,20 +166,24 @@ class _OverlayText:
 
     def words(self) -> list[_Word]:
         words: list[_Word] = []
-        speaker: int | None = None
+        voices = self.voices
+        who: tuple[int, int | None] | None = None
         for utterance in self.committed:
             if utterance.gap:
                 words += [_BREAK, *(_Word(w, "gap") for w in utterance.text.split()), _BREAK]
-                speaker = None
+                who = None
                 continue
-            if utterance.speaker is not None and utterance.speaker != speaker:
-                words += [
-                    _BREAK,
-                    _Word(f"{speaker_label(utterance.speaker)}:", "label", utterance.speaker),
-                ]
-            speaker = utterance.speaker
+            now = (utterance.channel, utterance.speaker)
+            label = voices.label(*now)
+            if label is not None and now != who:
+                words += [_BREAK, _Word(f"{label}:", "label", voices.colour(*now))]
+            who = now if label is not None else None
             words += _pieces(utterance.text, "final", words)
-        for _channel, (final, interim) in sorted(self.live.items()):
+        for channel, (final, interim) in sorted(self.live.items()):
+            if voices.by_channel and (channel, None) != who:  # a call: whose words come
+                label = voices.label(channel, None)
+                words += [_BREAK, _Word(f"{label}:", "label", voices.colour(channel, None))]
+                who = (channel, None)
             words += _pieces(final, "final", words)
             words += _pieces(interim, "interim", words)
         return words
@@ -418,6 +424,12 @@ class CaptionOverlay(QWidget):
         """Fold caption events in; the newest lines show and the silence clock restarts."""
         if self._text.apply(events):
             self._wake()
+            self._changed()
+
+    def set_voices(self, voices: Voices) -> None:
+        """Label lines by speaker (one input) or by side for a call ("You", "Others")."""
+        if voices != self._text.voices:
+            self._text.voices = voices
             self._changed()
 
     def clear(self) -> None:

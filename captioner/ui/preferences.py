@@ -24,6 +24,7 @@ from typing import Any, Literal
 from PySide6.QtCore import QByteArray, QSettings
 
 from captioner.core.config import DEEPGRAM_EU_URL, DEEPGRAM_URL, StreamSettings
+from captioner.core.voices import clean_name
 
 __all__ = [
     "CONFIG_DIR_ENV",
@@ -179,6 +180,14 @@ class Preferences:
     chunk_ms: int = 100
     device_name: str | None = None
     device_hostapi: str | None = None
+    call: bool = False
+    """Both sides of a call: the input above, and a second one (`other_name`), captioned at
+    once and labelled `call_you` and `call_others`."""
+    other_name: str | None = None
+    """The call's second input (name, host API); None: what this computer plays."""
+    other_hostapi: str | None = None
+    call_you: str = "You"
+    call_others: str = "Others"
     font_size: int = 16
     key_in_file: bool = False
     """Keep the API key in a private file (only where no system keychain exists)."""
@@ -220,7 +229,22 @@ class Preferences:
             keyterms=self.keyterms,
             profanity_filter=self.profanity_filter,
             chunk_ms=self.chunk_ms,
+            channels=2 if self.call else 1,
+            multichannel=self.call,
         )
+
+    @property
+    def call_names(self) -> tuple[str, str]:
+        """The two sides' labels, cleaned (a name left empty falls back to the default)."""
+        you = clean_name(self.call_you, "You")
+        others = clean_name(self.call_others, "Others")
+        return you, others
+
+    @property
+    def other_device(self) -> tuple[str, str] | None:
+        if self.other_name is None:
+            return None
+        return (self.other_name, self.other_hostapi or "")
 
     @property
     def device(self) -> tuple[str, str] | None:
@@ -313,6 +337,11 @@ _TABLE: dict[str, tuple[str, Callable[[object], Any], Callable[[Any], object]]] 
     "chunk_ms": ("stream/chunk_ms", _as_int, int),
     "device_name": ("audio/device_name", _as_optional_str, lambda v: v or ""),
     "device_hostapi": ("audio/device_hostapi", _as_optional_str, lambda v: v or ""),
+    "call": ("call/on", _as_bool, bool),
+    "other_name": ("call/other_name", _as_optional_str, lambda v: v or ""),
+    "other_hostapi": ("call/other_hostapi", _as_optional_str, lambda v: v or ""),
+    "call_you": ("call/you", _as_str, str),
+    "call_others": ("call/others", _as_str, str),
     "font_size": ("view/font_size", _as_int, int),
     "key_in_file": ("secrets/key_in_file", _as_bool, bool),
     "timestamps": ("view/timestamps", _as_bool, bool),

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from captioner.core import languages
+from captioner.core.voices import MAX_NAME_CHARS, clean_name
 from captioner.ui.keystore import KeySource
 from captioner.ui.preferences import Endpoint, Preferences
 
@@ -183,6 +184,17 @@ class SettingsDialog(QDialog):
         self.chunk_edit = QLineEdit(str(preferences.chunk_ms))
         self.chunk_edit.setObjectName("chunkEdit")
         self.chunk_edit.setToolTip("Audio per message, 20 to 250 ms")
+        self.you_edit = QLineEdit(preferences.call_you)
+        self.you_edit.setObjectName("callYouEdit")
+        self.you_edit.setMaxLength(MAX_NAME_CHARS)
+        self.you_edit.setToolTip("How your side of a call is labelled (the Call box)")
+        self.others_edit = QLineEdit(preferences.call_others)
+        self.others_edit.setObjectName("callOthersEdit")
+        self.others_edit.setMaxLength(MAX_NAME_CHARS)
+        self.others_edit.setToolTip(
+            "How the other side of a call is labelled; with speaker labels on, each person "
+            "there gets a number (Others 1, Others 2)"
+        )
 
         connection = QGroupBox("Connection")
         grid = QGridLayout(connection)
@@ -215,6 +227,11 @@ class SettingsDialog(QDialog):
         for number, (label, widget, name) in enumerate(rows):
             self._row(grid2, number, label, widget, name)
 
+        call = QGroupBox("Both sides of a call")
+        grid3 = QGridLayout(call)
+        self._row(grid3, 0, "Your side", self.you_edit, "call_you")
+        self._row(grid3, 1, "The other side", self.others_edit, "call_others")
+
         self.general_error = QLabel()
         self.general_error.setObjectName("generalError")
         self.general_error.setWordWrap(True)
@@ -230,6 +247,7 @@ class SettingsDialog(QDialog):
         layout.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)  # grow with reasons
         layout.addWidget(connection)
         layout.addWidget(recognition)
+        layout.addWidget(call)
         layout.addWidget(self.general_error)
         layout.addWidget(self.buttons)
 
@@ -242,6 +260,8 @@ class SettingsDialog(QDialog):
             self.utterance_end_edit,
             self.keyterms_edit,
             self.chunk_edit,
+            self.you_edit,
+            self.others_edit,
         ):
             edit.textChanged.connect(self._on_field_changed)
         for check in (
@@ -323,6 +343,8 @@ class SettingsDialog(QDialog):
             "keyterms": parse_terms(self.keyterms_edit.text()),
             "profanity_filter": self.profanity_check.isChecked(),
             "key_in_file": self.remember_key.isChecked() and not self._key_info.keychain_available,
+            "call_you": clean_name(self.you_edit.text(), "You"),
+            "call_others": clean_name(self.others_edit.text(), "Others"),
         }
         for name, edit, field, allow_off in (
             ("endpointing", self.endpointing_edit, "endpointing_ms", True),

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from captioner.ui.caption_pane import DEFAULT_FONT_SIZE, CaptionPane
-from captioner.ui.device_picker import DevicePicker
+from captioner.ui.device_picker import CallRow, DevicePicker
 from captioner.ui.find_bar import FindBar
 from captioner.ui.help_dialog import ShortcutsDialog
 from captioner.ui.preferences import Theme
@@ -185,6 +185,7 @@ class MainWindow(QMainWindow):
         self._shortcuts: ShortcutsDialog | None = None
 
         self.picker = DevicePicker(self)
+        self.call_row = CallRow(self)
         self.pane = CaptionPane(self, font_size=font_size)
         self.banner = MessageBanner(self)
         self.restore_bar = RestoreBar(self)
@@ -208,6 +209,9 @@ class MainWindow(QMainWindow):
         self.picker.message.setContentsMargins(4, 0, 4, 0)
         self._apply_accents()
         column.addWidget(self.picker.message)
+        self.call_row.setParent(central)
+        self.call_row.hide()
+        column.addWidget(self.call_row)
         column.addWidget(self.pane, 1)
         column.addWidget(self.find_bar)
         self.find_bar.closed.connect(self._on_find_bar_closed)
