@@ -21,7 +21,7 @@ from captioner.app.model import ModelDownloadController
 from captioner.app.notify import Action, Notifier
 from captioner.app.tasks import TaskKeeper
 from captioner.audio.call import CallSource
-from captioner.audio.devices import DeviceError
+from captioner.audio.devices import DeviceError, InputDevice
 from captioner.audio.factory import build_call_source, build_source
 from captioner.audio.resilient import SourceEvent
 from captioner.audio.sources import AudioFileError, AudioSource
@@ -144,6 +144,9 @@ class CaptioningController:
         else:
             device = self.window.picker.current_device()
             name = device.name if device is not None else None
+            if name is not None and self.store.current.call:
+                other = self.window.call_row.current()
+                name += " + " + (other.name if isinstance(other, InputDevice) else "system audio")
         muted = self.session is not None and self.session.muted
         self.window.status.set_source(name, listening=listening, muted=muted)
 

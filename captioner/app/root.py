@@ -209,7 +209,9 @@ class CaptionerApp:
         self.model.installed = captioning.start
 
     def _on_call_changed(self) -> None:
-        if self.captioning.session is not None:
+        running = self.captioning.session is not None
+        self.captioning.show_source(listening=running)
+        if running:
             self.captioning.restart()  # the other side changed: start again with it
 
     def _on_voices_changed(self, voices: Voices) -> None:
