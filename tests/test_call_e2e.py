@@ -148,3 +148,19 @@ async def test_speakers_heard_by_the_microphone_are_captioned_once_under_others(
 
 
 LONGER = "Then we can talk about the budget for next year and the new office."
+
+
+async def test_inputs_that_make_no_call_are_usage_errors(tmp_path: Path) -> None:
+    from tests.test_cli import captioner
+
+    wav = tmp_path / "a.wav"
+    wav.write_bytes(b"")
+    for args, said in (
+        (["--call", "--file", str(wav)], "--call takes the microphone"),
+        (["--names", "A,B"], "--names is for a call"),
+        (["--device", "a", "--device", "b", "--device", "c"], "at most two inputs"),
+        (["--file", str(wav), "--file", str(wav), "--fast"], "--fast is for one file"),
+    ):
+        run = await captioner("listen", *args, "--url", "ws://127.0.0.1:9/v1/listen")
+        assert run.code == 2, (args, run.err)
+        assert said in run.err, (args, run.err)
