@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import time
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,7 @@ import soundfile
 
 from captioner.audio.call import CallSource
 from captioner.audio.factory import build_call_source
+from captioner.audio.sources import AudioBlock
 from captioner.audio.wavfile import WavFileSource
 
 RATE = 16000
@@ -84,3 +87,70 @@ def test_a_call_needs_two_inputs(tmp_path: Path) -> None:
         build_call_source(files=[one], chunk_ms=100)
     with pytest.raises(ValueError, match="two inputs"):
         CallSource([WavFileSource(one)])
+
+
+class PausableSource:
+    """A device at the boundary: real-time blocks of a tone, except while `paused` (the
+    device is gone), when nothing arrives; its frame count runs on meanwhile, as a
+    reopened microphone's does."""
+
+    def __init__(self, freq: float) -> None:
+        self.sample_rate, self.channels, self.dropped_blocks = RATE, 1, 0
+        self.description = f"tone {freq:g} Hz"
+        self.freq = freq
+        self.paused = asyncio.Event()
+        self._frame = 0
+        self._started = 0.0
+        self._closed = False
+
+    async def start(self) -> None:
+        self._started = asyncio.get_running_loop().time()
+
+    async def read(self) -> AudioBlock | None:
+        loop = asyncio.get_running_loop()
+        while not self._closed:
+            due = self._started + (self._frame + 1600) / RATE
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            index, self._frame = self._frame, self._frame + 1600
+            if self.paused.is_set():
+                continue
+            t = (index + np.arange(1600)) / RATE
+            data = (0.2 * np.sin(2 * np.pi * self.freq * t)).astype(np.float32)
+            return AudioBlock(data, index, time.monotonic())
+        return None
+
+    def close(self) -> None:
+        self._closed = True
+
+
+async def test_with_every_input_gone_nothing_is_sent_and_the_clock_jumps() -> None:
+    """Silence is not sent for devices that are all away (it would be billed, and pile up to
+    be sent late): the session holds the connection with KeepAlive, as for one lost device."""
+    mic, speakers = PausableSource(300), PausableSource(1200)
+    source = CallSource([mic, speakers], max_lag=0.3)
+    await source.start()
+    blocks: list[AudioBlock] = []
+
+    async def pause_both() -> None:
+        await asyncio.sleep(1.0)
+        mic.paused.set()
+        speakers.paused.set()
+        await asyncio.sleep(2.0)
+        mic.paused.clear()
+        speakers.paused.clear()
+        await asyncio.sleep(1.0)
+        source.close()
+
+    pauser = asyncio.ensure_future(pause_both())
+    while (block := await asyncio.wait_for(source.read(), 5)) is not None:
+        blocks.append(block)
+    await pauser
+    await source.aclose()
+    sent = sum(b.frames for b in blocks) / RATE
+    jumps = [
+        (b.frame_index - (a.frame_index + a.frames)) / RATE
+        for a, b in itertools.pairwise(blocks)
+        if b.frame_index > a.frame_index + a.frames
+    ]
+    assert sent < 2.6  # about two seconds of sound, not four of audio with two of silence
+    assert len(jumps) == 1 and 1.4 < jumps[0] < 2.2

@@ -13,7 +13,9 @@ How the channels stay together:
   comes back after it was lost (its frame count jumps), its channel is filled with silence up
   to the time its audio resumes.
 * An input that stalls, vanishes or ends does not hold the other back: once its channel is
-  `max_lag` behind the clock, it is filled with silence, and the other keeps captioning.
+  `max_lag` behind the clock, it is filled with silence, and the other keeps captioning. When
+  every input is silent that way, nothing is sent: the stream's frame count jumps ahead, as a
+  lost microphone's does, and the session holds the connection with KeepAlive.
 * The same sound on both inputs is found and gated (`captioner.audio.crosstalk`): the
   speakers' echo in the microphone, and a system-audio input that the sound server moved to
   the microphone when its own device went away (that input is then reported lost, and waits
@@ -246,10 +248,20 @@ class CallSource:
         assert self._origin is not None
         now = round((self._clock() - self._origin) * self._rate)
         behind = round(self._max_lag * self._rate)
-        for channel in self._channels:
-            if channel.position < now - behind:
-                self._fill(channel, now - channel.position)
-                channel.aligner = None  # what comes next is placed by its own time
+        lagging = [c for c in self._channels if c.position < now - behind]
+        if len(lagging) == len(self._channels) and not any(c.available for c in lagging):
+            # nothing is captured at all (every device lost or stalled): the stream's clock
+            # jumps ahead instead of filling silence, as one lost microphone's does, so the
+            # session holds the connection with KeepAlive rather than sending (and paying
+            # for) silence, and nothing piles up to be sent late when a device returns
+            for channel in self._channels:
+                channel.position = now
+                channel.aligner = None
+            self._emitted = now
+            return
+        for channel in lagging:
+            self._fill(channel, now - channel.position)
+            channel.aligner = None  # what comes next is placed by its own time
 
     def _take(self, *, final: bool = False) -> AudioBlock | None:
         ready = min(c.available for c in self._channels)
