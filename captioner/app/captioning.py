@@ -348,8 +348,8 @@ class CaptioningController:
         """The microphone was lost or came back (silence has its own hint under the list)."""
         if event.kind == "lost":
             self.notifier.error(event.message)
-        elif event.kind == "restored":
-            self.notifier.info(event.message)
+        elif event.kind in ("restored", "echo"):
+            self.notifier.info(event.message)  # echo: "a headset would help", said once
         self.show_source(listening=self.session is not None)
 
     # -- quitting -----------------------------------------------------------------------------
