@@ -70,11 +70,11 @@ def test_the_window_captions_both_sides_of_a_call_each_under_its_label(
             lines = [u.text for u in app.transcript.utterances if u.channel == channel]
             return " ".join(words_of(lines))
 
-        await wait_until(
-            lambda: close_to(MINE, committed(0)) and close_to(THEIRS, committed(1)),
-            20,
-            "both sides' lines finished",
-        )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 45  # the engine decodes both sides on a busy machine
+        while not (close_to(MINE, committed(0)) and close_to(THEIRS, committed(1))):
+            assert loop.time() < deadline, f"both sides' lines finished: {pane.transcript()!r}"
+            await asyncio.sleep(0.1)
         assert close_to(MINE, side(pane.transcript(), "You"))
         assert close_to(THEIRS, side(pane.transcript(), "Others"))
         watcher.cancel()
@@ -85,7 +85,7 @@ def test_the_window_captions_both_sides_of_a_call_each_under_its_label(
         await wait_until(lambda: app.captioning.run_state is RunState.IDLE, 10, "stopped")
         assert app.errors == []
 
-    run_window(qapp, app_args("--device", "pulse"), body, timeout=120)
+    run_window(qapp, app_args("--device", "pulse"), body, timeout=150)
     transcript = str(seen["transcript"])
     assert "friday" not in side(transcript, "You") and "river" not in side(transcript, "Others")
     loud = [(a, b) for a, b in seen["levels"] if a is not None and b is not None]  # type: ignore[union-attr]

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -41,6 +42,8 @@ from captioner.audio.sources import AudioBlock, AudioSource
 from captioner.core.alignment import ClockAligner
 
 __all__ = ["CallChannel", "CallSource"]
+
+log = logging.getLogger(__name__)
 
 MAX_LAG: Final = 0.5
 """Seconds a channel may fall behind the clock before it is filled with silence."""
@@ -322,6 +325,7 @@ class CallSource:
             self._tell("lost", f"{channel.name}: {reason}; muted.")
 
     def _tell(self, kind: str, message: str) -> None:
+        log.warning("%s", message)
         if self._listener is None:
             return
         from captioner.audio.resilient import SourceEvent

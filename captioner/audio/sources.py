@@ -375,6 +375,7 @@ class MicrophoneSource:
 
     def _on_finished(self) -> None:
         """PortAudio thread, once the stream has stopped for whatever reason."""
+        OPEN_STREAMS.discard(self)  # a finished stream no longer holds a rescan back
         loop = self._loop
         if loop is None or loop.is_closed():
             return
