@@ -392,17 +392,19 @@ async def test_inactivity_timer_runs_during_a_slow_decode() -> None:
 # ---------------------------------------------------------------------- results
 
 
-async def test_interims_about_once_a_second_then_speech_final() -> None:
+async def test_interims_twice_a_second_then_speech_final() -> None:
     audio = pcm16(np.concatenate([silence(0.5), tone(3.6), silence(1.2)]))
     async with running() as server:
         received, _ = await session(
             url(server, interim_results=True, endpointing=300), audio, speed=8.0
         )
-    interims = [m for m in received.interims if m["channel"]["alternatives"][0]["words"]]
-    ends = [m["start"] + m["duration"] for m in interims]
-    assert len(ends) >= 3
+    # while the tone sounds (0.5 to 4.1 s), an interim every half second; some hold no word
+    # (the newest word is left out of interims, and the words before it settled meanwhile)
+    ends = [m["start"] + m["duration"] for m in received.interims]
+    ends = [e for e in ends if 0.5 < e <= 4.1]
+    assert len(ends) >= 5
     gaps = np.diff(ends)
-    assert all(0.9 <= g <= 1.3 for g in gaps), ends
+    assert all(0.4 <= g <= 0.8 for g in gaps), ends
     speech_finals = [m for m in received.finals if m["speech_final"]]
     assert len(speech_finals) == 1
     final = speech_finals[0]

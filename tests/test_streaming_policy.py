@@ -274,3 +274,19 @@ def test_empty_finals_through_silence_do_not_depend_on_chunking(
     reference = empty_finals(run(audio, [320], ToneDecoder()))
     assert reference, "a pause of several seconds gives at least one empty final"
     assert empty_finals(run(audio, sizes, ToneDecoder())) == reference
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(plan=plans, sizes=feeds)
+def test_interims_leave_out_the_word_still_being_spoken(
+    plan: list[tuple[int, float, float]], sizes: list[int]
+) -> None:
+    """The newest word of a decode is the one most often misheard (its audio is cut off), and
+    showing it only to replace it is flicker: interims end `interim_tail_s` before the audio."""
+    tuning = Tuning()
+    assert tuning.interim_tail_s > 0
+    audio, _ = synthesize(plan)
+    results = run(audio, sizes, ToneDecoder(), tuning)
+    for interim in (r for r in results if not r.is_final):
+        assert all(w.end <= interim.end - tuning.interim_tail_s + 1e-9 for w in interim.words)
+        assert not any(w.word.endswith("~") for w in interim.words), "a cut-off word was shown"

@@ -23,8 +23,10 @@ part every `decode_every_s` of audio:
   and the next one, an endpoint's final where the endpoint was heard, and silence is covered by
   empty finals. A decoder's word times are clamped into their window.
 
-Interims restate the open words about once a second, as the service does; decodes in between
-only feed the agreement. Between phrases nothing is decoded, so silence costs only the VAD.
+Interims restate the open words twice a second (the service does about once a second; twice
+shows words sooner and settles them sooner), leaving out a word that ends within 0.2 s of the
+audio heard: the newest word is the one most often misheard, and showing it only to replace it
+is flicker. Between phrases nothing is decoded, so silence costs only the VAD.
 
 All positions are sample indices on the connection's 16 kHz clock. The class is synchronous and
 does no I/O: the server runs it on its decoder thread, tests drive it directly.
@@ -61,13 +63,14 @@ class Tuning:
     """
 
     decode_every_s: float = 0.5
-    emit_every_s: float = 1.0  # interims (and the finals settled since) about once a second
+    emit_every_s: float = 0.5  # interims (and the finals settled since) twice a second
     min_speech_s: float = 0.3  # speech before a phrase's first decode
     first_settle_s: float = 1.5  # a shorter phrase settles only at its endpoint, in one final
     min_new_speech_s: float = 0.1  # a decode needs this much new speech, else the last stands
     context_s: float = 3.0  # settled audio re-heard before the open words
     context_gap_s: float = 2.0  # a longer pause starts the next phrase without audio context
     hold_back_s: float = 0.15  # a word ending this close to the decoded audio's end stays open
+    interim_tail_s: float = 0.2  # interims leave out words ending this close to the audio's end
     max_open_s: float = 10.0  # open speech longer than this settles all but its last second
     max_clip_s: float = 18.0  # the most audio one decode sees (Whisper's window is 30 s)
     prompt_words: int = 60  # settled words given as Whisper's previous-text prompt
@@ -286,7 +289,7 @@ class StreamingRecognizer:
     # ------------------------------------------------------------------ decoding
 
     def _tick(self, events: list[EngineEvent]) -> None:
-        """Decode the open audio every `decode_every_s`; emit about once a second."""
+        """Decode the open audio every `decode_every_s`; emit every `emit_every_s`."""
         t = self._t
         now = self._total
         if now - self._onset < _samples(t.min_speech_s):
@@ -328,7 +331,12 @@ class StreamingRecognizer:
             self._pending = self._pending[len(settled) :]
             self._agreed = ()
         if self._options.interim_results:
-            open_words = tuple(w for w in self._pending if w.start >= self._cursor / SAMPLE_RATE)
+            shown_to = now / SAMPLE_RATE - self._t.interim_tail_s
+            open_words = tuple(
+                w
+                for w in self._pending
+                if w.start >= self._cursor / SAMPLE_RATE and w.end <= shown_to
+            )
             events.append(self._result(now, open_words, final=False))
         self._last_emit = now
 
