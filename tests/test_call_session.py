@@ -8,6 +8,7 @@ channel's audio reached it, and from where.
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,16 @@ from captioner.core.backoff import Backoff
 from captioner.core.captions import Committed
 from captioner.core.config import StreamSettings
 from captioner.session import Session, SessionEnd, SessionOptions
-from testkit.deepgram_emulator import Accept, DeepgramEmulator, Script, WordSlot
+from testkit.deepgram_emulator import (
+    Accept,
+    AfterAudio,
+    DeepgramEmulator,
+    Drop,
+    Script,
+    SendText,
+    WordSlot,
+)
+from tests.fixtures import load_fixture
 from tests.test_session import KEY, Recorder
 
 RATE = 16000
@@ -92,4 +102,38 @@ async def test_a_drop_replays_both_channels_from_where_both_were_final(tmp_path:
     assert words_by_channel(rec) == {
         0: [f"w{k}" for k in range(1, 13)],
         1: [f"w{k}" for k in range(101, 113)],
+    }
+
+
+def empty_final(channel: list[int], start: float, duration: float) -> str:
+    message = json.loads(load_fixture("results_final_empty"))
+    message.update(channel_index=channel, start=start, duration=duration)
+    return json.dumps(message)
+
+
+async def test_finals_of_one_channel_or_of_a_channel_never_sent_confirm_nothing(
+    tmp_path: Path,
+) -> None:
+    """A hostile or partial server finalises channel 0 and a channel 7 that does not exist,
+    then drops: the right channel's audio was never confirmed, so it is all sent again, and
+    none of its words is lost."""
+    wav = call_wav(tmp_path / "call.wav", 8)
+    first = Accept(
+        generate=False,
+        timeline=[
+            AfterAudio(2.0),
+            SendText(empty_final([0, 2], 0.0, 2.0)),
+            SendText(empty_final([7, 2], 0.0, 2.0)),
+            Drop(),
+        ],
+    )
+    async with DeepgramEmulator(Script(words=word_for, handshakes=[first, Accept()])) as emu:
+        end, rec = await run(emu, wav)
+    assert end.ok, end
+    _, second = emu.accepted
+    captured = soundfile.read(wav, dtype="int16")[0].astype("<i2").tobytes()
+    assert second.audio_bytes[: len(captured)] == captured  # replayed from the very start
+    assert words_by_channel(rec) == {
+        0: [f"w{k}" for k in range(1, 9)],
+        1: [f"w{k}" for k in range(101, 109)],
     }

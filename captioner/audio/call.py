@@ -63,7 +63,6 @@ class CallChannel:
     aligner: ClockAligner | None = None
     next_frame: int | None = None
     ended: bool = False
-    blocks: int = 0
     skip: int = 0
     """Aligned frames still to discard: audio that arrived after its place was filled."""
     filled: int = 0
@@ -113,8 +112,6 @@ class CallSource:
         self._closed = False
         self._listener: Callable[[Any], None] | None = None
         self._crosstalk = Crosstalk(rate) if crosstalk else None
-        self.echo = False
-        """The microphone hears the speakers (its echo of the far side is gated)."""
 
     # -- AudioSource -----------------------------------------------------------------
 
@@ -227,7 +224,6 @@ class CallSource:
                 if self._crosstalk is not None:
                     self._crosstalk.forget_copy()
         channel.next_frame = block.frame_index + frames
-        channel.blocks += 1
         aligned = channel.aligner.push(_mono(block.data), block.captured_at)
         if channel.skip:
             dropped = min(channel.skip, len(aligned))
@@ -299,7 +295,6 @@ class CallSource:
                 self._channels[1].copy_of = None
                 self._tell("restored", f"{others}: records its own sound again.")
             elif event.kind == "echo":
-                self.echo = True
                 self._tell(
                     "echo",
                     f"The microphone hears the speakers: {others}'s words are shown once, "
@@ -307,7 +302,6 @@ class CallSource:
                     "A headset would help.",
                 )
             else:
-                self.echo = False
                 self._tell("no-echo", "The microphone no longer hears the speakers.")
 
     def _found_copy(self, index: int, other: int) -> None:
