@@ -74,6 +74,32 @@ async def captioner(
     return Run(proc.returncode, out.decode(), err.decode())
 
 
+async def listen_live(
+    mic: VirtualMic, *args: str, within: float = 90
+) -> tuple[asyncio.subprocess.Process, list[str]]:
+    """`captioner listen ARGS` on the virtual microphone with no key (the offline engine),
+    returned once it says Live (the model loaded, audio flowing), with what it said so far."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "captioner.cli",
+        "listen",
+        *args,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=mic.child_env(child_env()),
+    )
+    assert proc.stderr is not None and proc.stdout is not None
+    said: list[str] = []
+    async with asyncio.timeout(within):
+        while not any("Live" in line for line in said):
+            line = (await proc.stderr.readline()).decode()
+            assert line, "".join(said)
+            said.append(line)
+    return proc, said
+
+
 def words_of(lines: list[str]) -> list[str]:
     return [w.strip(".,").lower() for line in lines for w in line.split()]
 
@@ -331,28 +357,8 @@ async def test_listen_with_no_key_uses_the_offline_engine_end_to_end(
     speech = make_speech_wav(
         tmp_path / "s.wav", "The weather is lovely today. We will walk to the river."
     )
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "captioner.cli",
-        "listen",
-        "--device",
-        "pulse",
-        "--duration",
-        "30",
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=virtual_mic.child_env(child_env()),
-    )
-    assert proc.stderr is not None and proc.stdout is not None
-    err_lines: list[str] = []
+    proc, err_lines = await listen_live(virtual_mic, "--device", "pulse", "--duration", "30")
     async with asyncio.timeout(90):
-        # play only once the engine has loaded and audio is flowing
-        while not any("Live" in line for line in err_lines):
-            line = (await proc.stderr.readline()).decode()
-            assert line, "".join(err_lines)
-            err_lines.append(line)
         await asyncio.to_thread(virtual_mic.play, speech)
         await asyncio.sleep(2.0)  # the last words' endpoint
         proc.send_signal(signal.SIGINT)
