@@ -396,11 +396,11 @@ class _Session:
                     await asyncio.gather(processor, return_exceptions=True)
                     if self.end is _End.TIMEOUT:
                         await self._send([self._metadata()])
-                        await self.connection.close(1011, wire.NET0001_REASON)
+                        await self._close(1011, wire.NET0001_REASON)
                     elif self.end is _End.BAD_AUDIO:
-                        await self.connection.close(1008, wire.DATA0000_REASON)
+                        await self._close(1008, wire.DATA0000_REASON)
                     elif self.end is _End.OVERLOADED:
-                        await self.connection.close(1013, OVERLOADED_REASON)
+                        await self._close(1013, OVERLOADED_REASON)
             else:
                 receiver.cancel()
                 await asyncio.gather(receiver, return_exceptions=True)
@@ -424,6 +424,25 @@ class _Session:
                 self.end.value if self.end else "error",
                 self.audio_bytes / (self.params.sample_rate * self.params.bytes_per_frame),
             )
+
+    async def _close(self, code: int, reason: str) -> None:
+        """Close, reading and dropping whatever the client still sends meanwhile.
+
+        A client that floods (the reason for 1013) has megabytes in flight, and its reply to
+        our Close frame waits behind them. Without reading them the closing handshake could
+        not finish until the close timeout (10 s) ran out.
+        """
+
+        async def discard() -> None:
+            while True:
+                await self.connection.recv()
+
+        draining = asyncio.create_task(discard())
+        try:
+            await self.connection.close(code, reason)
+        finally:
+            draining.cancel()
+            await asyncio.gather(draining, return_exceptions=True)
 
     async def _receive(self) -> _End:
         timeout = self.server.config.inactivity_timeout
