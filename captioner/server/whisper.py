@@ -38,6 +38,7 @@ TOKENS_PER_SECOND = 50  # encoder positions
 MIN_WINDOW_FRAMES = 1000
 MIN_INTERIM_WINDOW_FRAMES = 600  # interims trade a little accuracy for a cheaper encoder
 MAX_WINDOW_FRAMES = 3000
+WINDOW_STEP_FRAMES = 200  # 2 s; the minimums and the maximum are multiples of it
 MAX_PROMPT_TOKENS = 223  # Whisper's limit for previous text (half its 448-token context)
 _STRIP = string.punctuation + "“”‘’«»¿¡…—–"
 _APPEND_PUNCT = set("\"'.。,，!！?？:：”)]}、;…")
@@ -45,9 +46,20 @@ _PREPEND_PUNCT = set("\"'“¿([{-¡")
 
 
 def _window_frames(content: int, minimum: int = MIN_WINDOW_FRAMES) -> int:
-    frames = max(minimum, int(content * 1.5) + 2 * FRAMES_PER_SECOND)
-    frames = min(MAX_WINDOW_FRAMES, frames)
-    return frames + frames % 2
+    """The encoder's window for `content` frames of audio: 1.5 times the clip plus 2 s, at
+    least `minimum`, at most 30 s, rounded to the nearest whole WINDOW_STEP_FRAMES, and never
+    less than 1 s more than the clip (unless the clip fills 30 s).
+
+    The rounding is for memory. CTranslate2 keeps working memory for every input shape it has
+    seen; with a window that followed the clip frame by frame, the server grew by about 190 MB
+    over 150 decodes of clips between 1 and 12 s and kept growing. With a dozen window sizes it
+    stays where it started.
+    """
+    target = max(minimum, int(content * 1.5) + 2 * FRAMES_PER_SECOND)
+    frames = round(target / WINDOW_STEP_FRAMES) * WINDOW_STEP_FRAMES
+    if frames < content + FRAMES_PER_SECOND:
+        frames += WINDOW_STEP_FRAMES
+    return min(MAX_WINDOW_FRAMES, max(minimum, frames))
 
 
 def raw_word(text: str) -> str:
