@@ -369,6 +369,13 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.recordings, args.conditions = "sonnet", "clean,noisy"
+    for given, known, what in (
+        (args.recordings, speech_corpus.RECORDINGS, "--recordings"),
+        (args.conditions, CONDITIONS, "--conditions"),
+    ):
+        unknown = [name for name in given.split(",") if name not in known]
+        if unknown:
+            parser.error(f"{what}: unknown {', '.join(unknown)}; choose from {', '.join(known)}")
     speech_corpus.fetch(quiet=True)
     if args.long:
         long_server = Server()
