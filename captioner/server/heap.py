@@ -1,12 +1,11 @@
 """Give the decoder's freed memory back to the operating system.
 
-Every decode allocates encoder and decoder buffers of a different size (the window follows
-the clip), and glibc's allocator keeps what is freed inside its heaps, where later requests of
-other sizes often cannot reuse it. Measured on recordings of people streamed for ten minutes in
-one connection, the resident size kept climbing (466 MB after one minute, 648 MB after eight);
-with `malloc_trim` every few seconds it levelled off at about 525 MB from the fourth minute.
-`malloc_trim(0)` returns the free pages of every heap, including those between live blocks,
-which the allocator's own trimming (only at the top of a heap) cannot.
+Every decode allocates encoder and decoder buffers, and glibc's allocator keeps what is freed
+inside its heaps, where later requests of other sizes often cannot reuse it. `malloc_trim(0)`
+returns the free pages of every heap, including those between live blocks, which the
+allocator's own trimming (only at the top of a heap) cannot. Measured in process, 150 decodes
+of real speech with the encoder's window in 2 s steps (see `whisper._window_frames`): the
+resident size settled at 378 MB without trimming and at 311 MB with it, from 279 MB loaded.
 
 Elsewhere than glibc (macOS, Windows, musl) there is no such call and `release` does nothing.
 """
