@@ -40,9 +40,11 @@ MIN_INTERIM_WINDOW_FRAMES = 600  # interims trade a little accuracy for a cheape
 MAX_WINDOW_FRAMES = 3000
 WINDOW_STEP_FRAMES = 200  # 2 s; the minimums and the maximum are multiples of it
 MAX_PROMPT_TOKENS = 223  # Whisper's limit for previous text (half its 448-token context)
-_STRIP = string.punctuation + "“”‘’«»¿¡…—–"
-_APPEND_PUNCT = set("\"'.。,，!！?？:：”)]}、;…")
-_PREPEND_PUNCT = set("\"'“¿([{-¡")
+_STRIP = string.punctuation + "“”‘’«»¿¡…—–" + "。，、！？：；「」『』（）《》【】"
+_APPEND_PUNCT = set("\"'.。,，!！?？:：”)]}、;；…」』）》】")
+_PREPEND_PUNCT = set("\"'“¿([{-¡「『（《【")
+# Whisper's tokenizer splits these languages' text into words without spaces
+UNSPACED_LANGUAGES = frozenset({"zh", "ja", "th", "lo", "my", "yue"})
 
 
 def _window_frames(content: int, minimum: int = MIN_WINDOW_FRAMES) -> int:
@@ -224,7 +226,8 @@ class WhisperDecoder:
             end = float(token_times[position])
             confidence = float(np.mean(probs[begin_index:position])) if probs else 0.0
             raw.append((piece, start, end, confidence))
-        return _merge_punctuation(raw, continuing=bool(forced))
+        spaced = tokenizer.language_code not in UNSPACED_LANGUAGES
+        return _merge_punctuation(raw, continuing=bool(forced), spaced=spaced)
 
 
 def _compression_ratio(text: str) -> float:
@@ -242,21 +245,33 @@ def _drop_repetition(tokenizer: Any, tokens: list[int]) -> list[int]:
 
 
 def _merge_punctuation(
-    raw: Sequence[tuple[str, float, float, float]], *, continuing: bool = False
+    raw: Sequence[tuple[str, float, float, float]],
+    *,
+    continuing: bool = False,
+    spaced: bool = True,
 ) -> list[WordOut]:
     """Whisper emits punctuation as separate pieces; attach them to their neighbours.
 
     Opening marks (`(`, `¿`, an opening quote) go to the next word, everything else to the
     previous one, so `punctuated_word` reads like the transcript; a piece that continues a
-    word with a hyphen ("self" "-substantial") joins it. When the pieces continue a forced
-    prefix (`continuing`), closing punctuation before the first word belonged to the
-    prefix's last word, which is already settled, and is dropped.
+    word with a hyphen ("self" "-substantial") joins it.
+
+    When the pieces continue a forced prefix (`continuing`), what comes before the first word
+    belonged to the prefix's last word, which is already settled: closing punctuation, and in
+    a language that puts spaces between words (`spaced`), the rest of a word the prefix cut
+    short. Settled "prudent" and a noisy "ly in his power" are "in his power", not a word
+    "ly"; settled "world" and "'s due", "due". Both are dropped.
     """
     merged: list[tuple[str, float, float, float]] = []
     carry = ""
+    first = True
     for piece, start, end, confidence in raw:
         text = piece.strip()
         if not text:
+            continue
+        joined = first and continuing and spaced and not piece[:1].isspace()
+        first = False
+        if joined and (text[0].isalnum() or (text[0] in "'’" and text[1:2].isalpha())):
             continue
         if all(ch in _STRIP for ch in text):
             opening = text[0] in _PREPEND_PUNCT and text[0] not in _APPEND_PUNCT
