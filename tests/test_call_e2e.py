@@ -43,9 +43,23 @@ def said(lines: list[str], label: str) -> str:
     return " ".join(words_of([ln.split(":", 1)[1] for ln in lines if ln.startswith(f"{label}:")]))
 
 
+KEY_WORDS = {
+    MINE: ("lovely", "walk", "river"),
+    THEIRS: ("please", "send", "report", "afternoon"),
+}
+
+
 def close_to(reference: str, heard: str) -> bool:
-    """espeak through PulseAudio: Whisper may mishear a word, never most of them."""
-    return jiwer.wer(" ".join(words_of([reference])), heard) <= 0.3
+    """The sentences in `reference` came back: every key word of each, and most of the rest.
+
+    espeak through a sound server, both sides at once on one busy decoder, is misheard now and
+    then, most of all at the start of a stream ("The weather is lovely today" as "but whatever
+    is lovely to me", "by Friday" as "I fly may"); whole words missing or on the wrong side
+    are what these tests are about."""
+    keys = [key for sentence, words in KEY_WORDS.items() if sentence in reference for key in words]
+    return all(word in heard.split() for word in keys) and (
+        jiwer.wer(" ".join(words_of([reference])), heard) <= 0.4
+    )
 
 
 async def test_each_side_of_a_call_comes_back_under_its_own_label(
