@@ -147,6 +147,15 @@ async def test_past_the_total_budget_a_flooding_stream_is_closed_1013() -> None:
         assert "overloaded" in (ws.close_reason or "")
 
 
+async def test_compression_is_not_offered_back() -> None:
+    """A client that offers permessage-deflate (websockets does by default) gets plain frames:
+    otherwise a second of a pure tone costs a few bytes to send and 32 kB for us to inflate."""
+    async with running() as server, connect(f"{server.listen_url}?{BASE}") as ws:
+        assert ws.request is not None and ws.response is not None
+        assert "permessage-deflate" in ws.request.headers["Sec-WebSocket-Extensions"]
+        assert "Sec-WebSocket-Extensions" not in ws.response.headers
+
+
 async def test_more_streams_than_allowed_are_refused_with_429() -> None:
     async with running(max_connections=2) as server:
         uri = f"{server.listen_url}?{BASE}"

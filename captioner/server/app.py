@@ -17,7 +17,10 @@ Every byte a client sends is untrusted. Memory stays bounded whatever it does:
   the total is full is closed with 1013 (try again later);
 * at most `max_connections` streams at once; more are refused at the upgrade with 429;
 * a text frame is at most 64 KiB and parsed defensively: anything unreadable is an unknown
-  control message, ignored and logged.
+  control message, ignored and logged;
+* no permessage-deflate, so what a client sends costs it as many bytes as it costs us;
+* a stream closed for flooding, bad audio or silence is read and dropped while it closes, so the
+  close does not wait behind the audio still in flight.
 
 Texts the server builds from what a client sent (the reason for a refused query) are made safe
 for an HTTP header: printable ASCII only, and short.
@@ -212,6 +215,9 @@ class ListenServer:
             select_subprotocol=_select_subprotocol,
             max_size=self.config.max_message_bytes,
             max_queue=4,
+            # no permessage-deflate: audio hardly compresses, and a client could otherwise send
+            # seconds of a compressible sound in a few bytes each and spend our CPU inflating it
+            compression=None,
             ping_interval=self.config.ping_interval,
             server_header="captioner",
             logger=logging.getLogger("captioner.server.websockets"),
