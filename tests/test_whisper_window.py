@@ -32,6 +32,10 @@ def test_the_window_holds_the_clip_with_room_after_it(content: int, minimum: int
     assert abs(window - max(minimum, min(MAX_WINDOW_FRAMES, 1.5 * content + 200))) <= 200
 
 
+def test_an_odd_minimum_still_gives_an_even_window() -> None:
+    assert {_window_frames(content, 701) % 2 for content in range(10, 400)} == {0}
+
+
 def test_every_clip_length_maps_to_a_dozen_window_sizes() -> None:
     for minimum in (MIN_INTERIM_WINDOW_FRAMES, MIN_WINDOW_FRAMES):
         sizes = {_window_frames(content, minimum) for content in range(10, MAX_WINDOW_FRAMES + 1)}

@@ -61,7 +61,8 @@ def _window_frames(content: int, minimum: int = MIN_WINDOW_FRAMES) -> int:
     frames = round(target / WINDOW_STEP_FRAMES) * WINDOW_STEP_FRAMES
     if frames < content + FRAMES_PER_SECOND:
         frames += WINDOW_STEP_FRAMES
-    return min(MAX_WINDOW_FRAMES, max(minimum, frames))
+    frames = min(MAX_WINDOW_FRAMES, max(minimum, frames))
+    return frames + frames % 2  # the encoder halves it (an odd minimum can come from a bench)
 
 
 def raw_word(text: str) -> str:
