@@ -49,6 +49,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from captioner.server.streaming import parse_tuning  # noqa: E402
 from testkit import speech_corpus  # noqa: E402
 from testkit.stream_metrics import Message, Scores, Timing, score, word_error  # noqa: E402
 
@@ -357,7 +358,7 @@ def main() -> None:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="with --simulate: override a streaming.Tuning field (repeatable)",
+        help="override a streaming.Tuning field, in process or in the server (repeatable)",
     )
     parser.add_argument(
         "--decoder",
@@ -376,25 +377,28 @@ def main() -> None:
         unknown = [name for name in given.split(",") if name not in known]
         if unknown:
             parser.error(f"{what}: unknown {', '.join(unknown)}; choose from {', '.join(known)}")
+    try:
+        tuning = parse_tuning(args.tune)
+    except ValueError as exc:
+        parser.error(f"--tune: {exc}")
+    tune_args = [f"--tune={item}" for item in args.tune]
     speech_corpus.fetch(quiet=True)
     if args.long:
-        long_server = Server()
+        long_server = Server(*tune_args)
         try:
             print(asyncio.run(long_session(long_server, args.long, args.pace)))
         finally:
             long_server.close()
         return
-    server = None if args.simulate else Server()
+    server = None if args.simulate else Server(*tune_args)
     engine = None
     if args.simulate:
         from captioner.server import models
         from captioner.server.cli import default_threads
-        from captioner.server.streaming import Tuning
         from captioner.server.whisper import WhisperEngine
 
-        fields = {k: type(getattr(Tuning(), k))(v) for k, v in (t.split("=") for t in args.tune)}
         engine = WhisperEngine(
-            models.require_model_dir(), cpu_threads=default_threads(), tuning=Tuning(**fields)
+            models.require_model_dir(), cpu_threads=default_threads(), tuning=tuning
         )
         for name, value in (d.split("=") for d in args.decoder):
             setattr(engine.decoder, name, type(getattr(engine.decoder, name))(value))

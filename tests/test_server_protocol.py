@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -33,6 +34,7 @@ from captioner.server.child import EmbeddedServerError, start_embedded_server
 from captioner.server.fake_engine import TestEngine
 from captioner.server.pipeline import AudioDecodeError, PcmDecoder
 from captioner.server.query import QueryError, parse_query
+from captioner.server.streaming import Tuning, parse_tuning
 from testkit.server_audio import (
     RATE,
     Received,
@@ -237,6 +239,31 @@ def test_serve_cli_refuses_a_public_address_without_token(
     code = cli.main(["serve", "--engine", "test", "--host", "0.0.0.0", "--port", "0"])
     assert code == cli.EXIT_USAGE
     assert "--token" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("override", "said"),
+    [
+        ("no_such_field=1", "unknown tuning 'no_such_field=1'"),
+        ("hold_back_s", "unknown tuning 'hold_back_s'"),
+        ("hold_back_s=soon", "hold_back_s wants a number, not 'soon'"),
+        ("hold_back_s=nan", "hold_back_s wants a number, not 'nan'"),
+        ("prompt_words=1.5", "prompt_words wants an int, not '1.5'"),
+    ],
+)
+def test_serve_cli_refuses_a_bad_tuning_before_loading_anything(
+    override: str, said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = cli.main(["serve", "--engine", "test", "--port", "0", "--tune", override])
+    assert code == cli.EXIT_USAGE
+    assert said in capsys.readouterr().err
+
+
+def test_tuning_overrides_change_only_the_fields_named() -> None:
+    tuned = parse_tuning(["hold_back_s=0.3", "prompt_words=20"])
+    assert (tuned.hold_back_s, tuned.prompt_words) == (0.3, 20)
+    assert replace(tuned, hold_back_s=Tuning().hold_back_s, prompt_words=60) == Tuning()
+    assert parse_tuning([]) == Tuning()
 
 
 # ---------------------------------------------------------------------- audio and control

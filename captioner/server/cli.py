@@ -89,6 +89,8 @@ def add_serve_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
         "--engine", choices=("whisper", "test"), default="whisper", help=argparse.SUPPRESS
     )
     parser.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
+    # benchmarks only: override a streaming.Tuning constant, NAME=VALUE (repeatable)
+    parser.add_argument("--tune", action="append", default=[], help=argparse.SUPPRESS)
     parser.add_argument(
         "--log-level",
         default="INFO",
@@ -209,10 +211,14 @@ def build_engine(args: argparse.Namespace) -> Engine:
         from captioner.server.fake_engine import TestEngine
 
         return TestEngine()
+    from captioner.server.streaming import parse_tuning
     from captioner.server.whisper import WhisperEngine
 
+    tuning = parse_tuning(args.tune) if args.tune else None
     folder = models.require_model_dir(args.model_dir)
-    engine = WhisperEngine(folder, cpu_threads=args.threads or default_threads(), vad=args.vad)
+    engine = WhisperEngine(
+        folder, cpu_threads=args.threads or default_threads(), vad=args.vad, tuning=tuning
+    )
     engine.warm_up()
     return engine
 
@@ -229,6 +235,13 @@ def run_serve(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if args.inactivity_timeout <= 0:
         print("captioner serve: --inactivity-timeout must be positive", file=sys.stderr)
+        return EXIT_USAGE
+    from captioner.server.streaming import parse_tuning
+
+    try:
+        parse_tuning(args.tune)
+    except ValueError as exc:
+        print(f"captioner serve: --tune: {exc}", file=sys.stderr)
         return EXIT_USAGE
     started = time.monotonic()
     try:

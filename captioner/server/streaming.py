@@ -34,9 +34,11 @@ does no I/O: the server runs it on its decoder thread, tests drive it directly.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -85,6 +87,30 @@ class Tuning:
     vad_on: float = 0.5
     vad_off: float = 0.35
     vad_min_on_s: float = 0.06
+
+
+def parse_tuning(overrides: Sequence[str]) -> Tuning:
+    """`Tuning` with `NAME=VALUE` overrides (for benchmarks and `captioner serve --tune`);
+    raises ValueError naming an unknown field or a value of the wrong type."""
+    fields: dict[str, Any] = {}
+    defaults = Tuning()
+    for item in overrides:
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or name not in Tuning.__dataclass_fields__:
+            raise ValueError(
+                f"unknown tuning {item!r}; fields: {', '.join(Tuning.__dataclass_fields__)}"
+            )
+        kind = type(getattr(defaults, name))
+        try:
+            fields[name] = number = kind(value)
+            if not math.isfinite(number):
+                raise ValueError(value)
+        except ValueError:
+            raise ValueError(
+                f"tuning {name} wants a{'n int' if kind is int else ' number'}, not {value!r}"
+            ) from None
+    return replace(defaults, **fields)
 
 
 def _samples(seconds: float) -> int:
