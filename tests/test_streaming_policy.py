@@ -28,6 +28,7 @@ from captioner.server.streaming import (
     agreed_prefix,
     cut_between,
     drop_stutters,
+    echoes,
     settle_count,
 )
 from captioner.server.vad import SAMPLE_RATE, EnergyVad
@@ -290,3 +291,68 @@ def test_interims_leave_out_the_word_still_being_spoken(
     for interim in (r for r in results if not r.is_final):
         assert all(w.end <= interim.end - tuning.interim_tail_s + 1e-9 for w in interim.words)
         assert not any(w.word.endswith("~") for w in interim.words), "a cut-off word was shown"
+
+
+def test_a_repair_that_repeats_the_words_around_it_is_an_echo() -> None:
+    def words(text: str, at: float = 0.0) -> list[WordOut]:
+        return [WordOut(t, t, at + i, at + i + 0.5, 0.9) for i, t in enumerate(text.split())]
+
+    said = words("people are sick and tired and yes we're angry")
+    assert echoes(words("we're angry"), said)
+    assert echoes(words("angry"), said)
+    assert echoes(words("we are angry"), said, following=words("we are angry rallying"))
+    assert not echoes(words("sick"), said), "one word repeats only the word just before it"
+    assert not echoes(words("we are angry"), said), "not those words in that order"
+    assert not echoes(words("rallying supporters"), said, following=words("at the"))
+    assert not echoes([], said)
+
+
+class EchoingDecoder(ToneDecoder):
+    """Hears a 2,500 Hz tone (a cheer: speech to the VAD, no words to the model) as nothing,
+    except in a decode of that tone alone with the text so far as the prompt, where it reads
+    the prompt's last two words back, as Whisper does on cheering or breath."""
+
+    CHEER = word_name(2500)
+
+    def decode(
+        self,
+        audio: np.ndarray,
+        *,
+        final: bool,
+        language: str | None,
+        prompt: str = "",
+        prefix: str = "",
+    ) -> Hypothesis:
+        heard = super().decode(audio, final=final, language=language, prompt=prompt, prefix=prefix)
+        spoken = [w for w in heard.words if not w.word.startswith(self.CHEER)]
+        if spoken or not heard.words or prefix or len(prompt.split()) < 2:
+            return Hypothesis(tuple(spoken), language)
+        cheer = heard.words[0]
+        half = (cheer.end - cheer.start) / 2
+        echo = [
+            WordOut(text, text, cheer.start + i * half, cheer.start + (i + 1) * half, 0.9)
+            for i, text in enumerate(prompt.split()[-2:])
+        ]
+        return Hypothesis(tuple(echo), language)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    before=st.integers(min_value=2, max_value=5),
+    cheer=st.sampled_from([0.7, 1.0, 1.5]),
+    sizes=feeds,
+)
+def test_a_decoder_reading_its_prompt_back_over_a_cheer_adds_no_words(
+    before: int, cheer: float, sizes: list[int]
+) -> None:
+    """Speech no word covers is decoded again on its own; when that decode only reads back the
+    words around it, it is dropped, and every spoken word still comes out exactly once."""
+    freqs = list(range(300, 2100, 100))
+    plan = [(freqs[i], 0.32, 0.04) for i in range(before)]
+    plan[-1] = (plan[-1][0], 0.32, 0.3)
+    plan += [(2500, cheer, 0.3)] + [(freqs[before + i], 0.32, 0.04) for i in range(3)]
+    audio, spoken = synthesize(plan)
+    truth = [w for w in spoken if w.name != EchoingDecoder.CHEER]
+    results = run(audio, sizes, EchoingDecoder())
+    names = [w.word for r in results if r.is_final for w in r.words]
+    assert names == [w.name for w in truth]

@@ -167,6 +167,35 @@ def drop_stutters(words: Sequence[WordOut], shortest: float = 0.1) -> list[WordO
     return out
 
 
+def echoes(
+    found: Sequence[WordOut],
+    said: Sequence[WordOut],
+    following: Sequence[WordOut] = (),
+    recent: int = 12,
+) -> bool:
+    """Whether `found` (a repair: a short stretch decoded on its own, with the text so far as
+    its prompt) only repeats words heard around it. On a stretch of cheering, breath or
+    crosstalk, Whisper given a prompt reads words back instead of the audio: the prompt's last
+    sentence, or the words the main decode already placed just after the stretch ("we are
+    angry" three times where it was said once).
+
+    One word counts only if it is the word just before or just after; two or more, if they
+    appear in that order among the last `recent` words before or the first `recent` after."""
+    heard = [comparable(w) for w in found]
+    if not heard:
+        return False
+    before = [comparable(w) for w in said[-recent:]]
+    after = [comparable(w) for w in following[:recent]]
+    if len(heard) == 1:
+        return heard == before[-1:] or heard == after[:1]
+    size = len(heard)
+    return any(
+        words[i : i + size] == heard
+        for words in (before, after)
+        for i in range(len(words) - size + 1)
+    )
+
+
 def cut_between(last: WordOut, following: WordOut | None, limit: float) -> float:
     """Where a final's window ends: halfway into the gap after its last word, never past the
     next word's start or `limit` (the audio decoded so far)."""
@@ -434,18 +463,21 @@ class StreamingRecognizer:
                 break
             low, high = run
             before = tuple(w for w in words if _samples(w.start) < low)
-            after: tuple[WordOut, ...] = ()
-            if high + self._frame > check_to:  # the speech goes on: decode all from there again
+            after = tuple(w for w in words if _samples(w.start) >= low)
+            goes_on = high + self._frame > check_to
+            if goes_on:  # the speech goes on: decode all from there again
                 high = end
-            else:
-                after = tuple(w for w in words if _samples(w.start) >= low)
             # from just before the stretch, but never into a word already heard
             known_end = max([self._settled_end] + [_samples(w.end) for w in before])
             found = self._decode(
                 max(low - pad, start, known_end), min(high + pad, end), final=final, before=before
             )
+            if echoes(found, [*self._settled, *before], after):
+                found = ()  # Whisper read its prompt back, not the audio
             if not found:
                 self._speech.found_empty(low, high)
+            elif goes_on:
+                after = ()  # the new decode replaces everything from the stretch on
             words = before + found + after
         return words
 
