@@ -2,7 +2,8 @@
 
 Given the Results messages of one `/v1/listen` connection, each with its arrival time, and when
 each piece of audio was sent, this reconstructs what a caption pane shows at every moment (the
-finals so far, then the current interim) and measures:
+finals so far, then the current interim, less the words a final has since superseded, as the
+app's caption model shows them) and measures:
 
 * the word error rate of the finals against the known text, beside the batch ceiling's;
 * words lost: words of the text that the batch decode got right and the finals left out;
@@ -22,6 +23,7 @@ from typing import Any
 import jiwer
 import numpy as np
 
+from captioner.core.captions import TIME_EPSILON
 from testkit.speech_corpus import normalise
 
 Message = dict[str, Any]
@@ -124,13 +126,19 @@ def score(
     shown: list[str] = []
     history: list[tuple[float, list[str]]] = []
     committed: list[str] = []
+    interim: list[tuple[str, float]] = []  # the newest interim's words and their starts
     for arrival, message in results:
         words = [normalise(w["word"]) for w in _words(message)]
         if message["is_final"]:
             committed += words
             finals += [(normalise(w["word"]), float(w["end"]), arrival) for w in _words(message)]
-            display = list(committed)
+            # as the app's caption model does: the final supersedes the interim's words inside
+            # its window; those after it stay shown until the next interim
+            end = float(message["start"]) + float(message["duration"])
+            interim = [(w, start) for w, start in interim if start >= end - TIME_EPSILON]
+            display = committed + [w for w, _ in interim]
         else:
+            interim = [(normalise(w["word"]), float(w["start"])) for w in _words(message)]
             display = committed + words
         scores.replaced += sum(
             1 for i, word in enumerate(shown) if i >= len(display) or display[i] != word

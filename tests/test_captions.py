@@ -174,6 +174,28 @@ def test_final_with_a_shorter_window_supersedes_the_interim() -> None:
     assert model.committed == []
 
 
+def test_a_final_mid_speech_leaves_the_interim_words_after_its_window_shown() -> None:
+    """The service settles the start of the interim while the speaker goes on; the words after
+    the final's window stay on screen until the next interim restates them (or changes them),
+    instead of vanishing between the two messages."""
+    model = CaptionModel()
+    model.on_results(interim("we have a movement going on", 4.0, 3.0))  # 0.5 s a word
+    events = model.on_results(make_results("we have a", 4.0, 1.5))
+    assert events == [LiveChanged(0, "we have a", "movement going on")]
+    events = model.on_results(interim("movement going on folks", 5.5, 2.0))
+    assert events == [LiveChanged(0, "we have a", "movement going on folks")]
+    # an interim wholly after the final's window is left as it is
+    model.on_results(interim("and yet", 8.0, 1.0))
+    assert model.on_results(make_results("movement going on folks", 5.5, 2.4)) == [
+        LiveChanged(0, "we have a movement going on folks", "and yet")
+    ]
+    # a word that starts inside the window is the final's, even if the final heard it otherwise
+    model.on_results(interim("the GOP machine", 10.0, 1.5))
+    events = model.on_results(make_results("the GOP", 9.9, 0.7))
+    assert events == [LiveChanged(0, model.live(0)[0], "machine")]
+    assert model.committed == []
+
+
 # E.27
 def test_empty_messages_with_nothing_pending_do_nothing() -> None:
     model = CaptionModel()

@@ -168,9 +168,22 @@ class ChannelCaptions:
     def clear_interim(self) -> None:
         self.set_interim("", (), 0.0, 0.0)
 
+    def _keep_interim_after(self, end: float) -> None:
+        later = tuple(w for w in self._interim_words if w.start >= end - TIME_EPSILON)
+        if not later:
+            self.clear_interim()
+        elif len(later) < len(self._interim_words):
+            text = self.separator.join(w.display for w in later)
+            self.set_interim(text, later, max(self._interim_start, end), self._interim_end)
+
     def add_final(self, text: str, words: tuple[Word, ...], start: float, end: float) -> None:
-        """Settle one window; its text joins the open utterance, the interim is superseded."""
-        self.clear_interim()
+        """Settle one window; its text joins the open utterance.
+
+        The final supersedes the interim's words inside its window. Interim words after it
+        belong to the next window, whose next interim restates them: they stay shown until
+        then, so a final in the middle of speech never makes the words after it vanish for a
+        moment (or, from a service that sends interims once a second, for a second)."""
+        self._keep_interim_after(end)
         self.final_end = end
         if not text:
             return

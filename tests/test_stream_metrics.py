@@ -1,0 +1,67 @@
+"""The benchmark's picture of what a viewer sees: flicker counts words that change on screen,
+not words the caption pane keeps showing across a final."""
+
+from __future__ import annotations
+
+from testkit.stream_metrics import Message, Timing, score
+
+
+def results(words: str, start: float, duration: float, *, final: bool) -> Message:
+    tokens = words.split()
+    step = duration / max(1, len(tokens))
+    return {
+        "type": "Results",
+        "is_final": final,
+        "start": start,
+        "duration": duration,
+        "channel": {
+            "alternatives": [
+                {
+                    "transcript": words,
+                    "words": [
+                        {"word": w, "start": start + i * step, "end": start + (i + 1) * step}
+                        for i, w in enumerate(tokens)
+                    ],
+                }
+            ]
+        },
+    }
+
+
+def flicker_of(*messages: Message) -> tuple[int, str]:
+    arrivals = [(float(i), m) for i, m in enumerate(messages)]
+    scores = score(arrivals, Timing(0.0), reference="we have a movement going on folks")
+    return scores.replaced, scores.text
+
+
+def test_words_a_final_leaves_on_screen_are_not_flicker() -> None:
+    replaced, text = flicker_of(
+        results("we have a movement going", 0.0, 2.5, final=False),
+        results("we have a", 0.0, 1.5, final=True),
+        results("movement going on folks", 1.5, 2.0, final=False),
+        results("movement going on folks", 1.5, 2.0, final=True),
+    )
+    assert (replaced, text) == (0, "we have a movement going on folks")
+
+
+def test_a_shown_word_the_next_message_changes_is_flicker() -> None:
+    replaced, _ = flicker_of(
+        results("we have a moment going", 0.0, 2.5, final=False),
+        results("we have a", 0.0, 1.5, final=True),
+        results("movement going on folks", 1.5, 2.0, final=True),
+    )
+    assert replaced == 1  # "moment"
+    replaced, _ = flicker_of(
+        results("we half", 0.0, 1.0, final=False),
+        results("we have a movement going on folks", 0.0, 3.0, final=True),
+    )
+    assert replaced == 1  # "half"
+
+
+def test_interim_words_inside_a_final_window_are_superseded() -> None:
+    # the final heard fewer words than the interim showed in its window: one was taken away
+    replaced, _ = flicker_of(
+        results("we have a a", 0.0, 2.0, final=False),
+        results("we have a", 0.0, 2.0, final=True),
+    )
+    assert replaced == 1
