@@ -24,7 +24,7 @@ part every `decode_every_s` of audio:
   empty finals. A decoder's word times are clamped into their window.
 
 Interims restate the open words twice a second (the service does about once a second; twice
-shows words sooner and settles them sooner), leaving out a word that ends within 0.2 s of the
+shows words sooner and settles them sooner), leaving out a word that ends within 0.3 s of the
 audio heard: the newest word is the one most often misheard, and showing it only to replace it
 is flicker. Between phrases nothing is decoded, so silence costs only the VAD.
 
@@ -72,7 +72,7 @@ class Tuning:
     context_s: float = 3.0  # settled audio re-heard before the open words
     context_gap_s: float = 2.0  # a longer pause starts the next phrase without audio context
     hold_back_s: float = 0.15  # a word ending this close to the decoded audio's end stays open
-    interim_tail_s: float = 0.2  # interims leave out words ending this close to the audio's end
+    interim_tail_s: float = 0.3  # interims leave out words ending this close to the audio's end
     max_open_s: float = 10.0  # open speech longer than this settles all but its last second
     max_clip_s: float = 18.0  # the most audio one decode sees (Whisper's window is 30 s)
     prompt_words: int = 60  # settled words given as Whisper's previous-text prompt
