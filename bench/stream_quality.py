@@ -492,10 +492,10 @@ def summary(totals: dict[str, list[tuple[speech_corpus.Speech, Scores, Run]]]) -
                 un_words += n
                 un_err += scores.wer * n
         pct = lambda v, q: float(np.percentile(v, q)) if v else float("nan")  # noqa: E731
+        share = lambda err, n: f"{err / n * 100:.1f} %" if n else "—"  # noqa: E731
         lines.append(
-            f"| {condition} | {batch_err / max(1, ref_words) * 100:.1f} % | "
-            f"{ours_err / max(1, ref_words) * 100:.1f} % | "
-            f"{(un_err / un_words * 100) if un_words else float('nan'):.1f} % | {lost} | "
+            f"| {condition} | {share(batch_err, ref_words)} | {share(ours_err, ref_words)} | "
+            f"{share(un_err, un_words)} | {lost} | "
             f"{pct(shown, 50):.2f} / {pct(shown, 90):.2f} s | {pct(final, 90):.2f} s | "
             f"{replaced / max(1, final_words):.2f} |"
         )
