@@ -305,6 +305,10 @@ def test_a_repair_that_repeats_the_words_around_it_is_an_echo() -> None:
     assert not echoes(words("we are angry"), said), "not those words in that order"
     assert not echoes(words("rallying supporters"), said, following=words("at the"))
     assert not echoes([], said)
+    # a loop of the last words said, however long
+    assert echoes(words("right right right right"), words("a closet liberal right"))
+    assert echoes(words("we're angry we're angry we're"), said)
+    assert not echoes(words("right and wrong"), words("a closet liberal right"))
 
 
 class EchoingDecoder(ToneDecoder):

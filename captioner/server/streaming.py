@@ -180,7 +180,10 @@ def echoes(
     angry" three times where it was said once).
 
     One word counts only if it is the word just before or just after; two or more, if they
-    appear in that order among the last `recent` words before or the first `recent` after."""
+    appear in that order among the last `recent` words before or the first `recent` after.
+    Words that only go on repeating the last few words said ("right" after "right", then
+    "right right") are a loop, however many: settled, they would become the next decode's
+    prefix, and Whisper continues a loop it is given."""
     heard = [comparable(w) for w in found]
     if not heard:
         return False
@@ -189,10 +192,16 @@ def echoes(
     if len(heard) == 1:
         return heard == before[-1:] or heard == after[:1]
     size = len(heard)
-    return any(
+    if any(
         words[i : i + size] == heard
         for words in (before, after)
         for i in range(len(words) - size + 1)
+    ):
+        return True
+    joined = before + heard
+    return any(
+        all(joined[len(before) + i] == joined[len(before) + i - period] for i in range(size))
+        for period in range(1, min(len(before), 4) + 1)
     )
 
 
