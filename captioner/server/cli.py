@@ -27,6 +27,7 @@ from captioner.server import models
 if TYPE_CHECKING:
     from captioner.server.app import ServerConfig
     from captioner.server.engine import Engine
+    from captioner.server.streaming import Tuning
 
 LISTENING_PREFIX = "LISTENING "
 TOKEN_ENV = "CAPTIONER_SERVE_TOKEN"
@@ -205,16 +206,14 @@ def default_threads() -> int:
     return 1 if cores <= 2 else 2
 
 
-def build_engine(args: argparse.Namespace) -> Engine:
+def build_engine(args: argparse.Namespace, tuning: Tuning | None = None) -> Engine:
     """Load the engine the arguments ask for; raises `models.ModelError` if the model is missing."""
     if args.engine == "test":
         from captioner.server.fake_engine import TestEngine
 
         return TestEngine()
-    from captioner.server.streaming import parse_tuning
     from captioner.server.whisper import WhisperEngine
 
-    tuning = parse_tuning(args.tune) if args.tune else None
     folder = models.require_model_dir(args.model_dir)
     engine = WhisperEngine(
         folder, cpu_threads=args.threads or default_threads(), vad=args.vad, tuning=tuning
@@ -239,13 +238,13 @@ def run_serve(args: argparse.Namespace) -> int:
     from captioner.server.streaming import parse_tuning
 
     try:
-        parse_tuning(args.tune)
+        tuning = parse_tuning(args.tune) if args.tune else None
     except ValueError as exc:
         print(f"captioner serve: --tune: {exc}", file=sys.stderr)
         return EXIT_USAGE
     started = time.monotonic()
     try:
-        engine = build_engine(args)
+        engine = build_engine(args, tuning)
     except models.ModelError as exc:
         print(f"captioner serve: {exc}", file=sys.stderr)
         return EXIT_MODEL_MISSING
