@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -194,6 +195,19 @@ def test_a_final_mid_speech_leaves_the_interim_words_after_its_window_shown() ->
     events = model.on_results(make_results("the GOP", 9.9, 0.7))
     assert events == [LiveChanged(0, model.live(0)[0], "machine")]
     assert model.committed == []
+
+
+def test_a_final_keeps_only_interim_words_after_it_whatever_order_the_server_sent_them() -> None:
+    """Hostile or sloppy servers send words out of time order; what stays shown after a final
+    is exactly the interim words that start after its window, in the order they came."""
+    model = CaptionModel()
+    words = tuple(
+        Word(word=w, start=start, end=start + 0.2, confidence=0.9, punctuated_word=w)
+        for w, start in (("late", 9.0), ("early", 1.0), ("later", 9.5), ("inside", 2.0))
+    )
+    model.on_results(replace(interim("late early later inside", 0.0, 10.0), words=words))
+    events = model.on_results(make_results("early inside", 0.0, 5.0))
+    assert events == [LiveChanged(0, "early inside", "late later")]
 
 
 # E.27
