@@ -14,7 +14,9 @@ file at real-time pace in 100 ms chunks to the same server process at the same t
   connection dropped (TCP abort) after 10 s of audio;
 * the offline engine (`python -m captioner.server serve`, as `bench/engine.py` starts it),
   with espeak-ng speech; the engine's own rows come from `bench/engine.py`'s functions;
-* the window rows come from `bench/ui.py --quick` (the baseline has no window).
+* the window rows come from `bench/ui.py --quick` (the baseline has no window);
+* live captions on recordings of people come from `bench/stream_quality.py`, and, where
+  `bench/peer-setup` has installed it, the same recordings through a peer (WhisperLiveKit).
 """
 
 from __future__ import annotations
@@ -594,6 +596,9 @@ def main() -> int:
     parser.add_argument("--skip-engine", action="store_true")
     parser.add_argument("--skip-window", action="store_true")
     parser.add_argument("--skip-quality", action="store_true", help="no live-caption quality")
+    parser.add_argument(
+        "--skip-peer", action="store_true", help="no WhisperLiveKit rows (see bench/peer-setup)"
+    )
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "performance.md")
     args = parser.parse_args()
@@ -710,6 +715,37 @@ def main() -> int:
             )
         )
 
+    def peer_part() -> None:
+        import stream_quality
+
+        recordings = ["sonnet", "call"] if args.quick else ["sonnet", "austen", "call", "jfk"]
+        conditions = ["clean", "noisy"] if args.quick else ["clean", "noisy", "reverb", "2x pace"]
+        server = stream_quality.PeerServer()
+        try:
+            table, summary = stream_quality.measure(
+                recordings, conditions, server=server, out=lambda line: None
+            )
+        finally:
+            server.close()
+        sections.append(
+            "\n".join(
+                [
+                    "## The same recordings through a peer (WhisperLiveKit)",
+                    "",
+                    "`bench/stream_quality.py --peer`: WhisperLiveKit 0.2.26's Deepgram-"
+                    "compatible `/v1/listen`, with the same Whisper base files, faster-whisper "
+                    "and its LocalAgreement policy, streamed to by the same client with the "
+                    "same options and scored the same way. It runs in its own virtualenv "
+                    "(`bench/peer-setup`); without it this section is left out.",
+                    "",
+                    stream_quality.HEADER,
+                    *table,
+                    "",
+                    summary,
+                ]
+            )
+        )
+
     def window_part() -> None:
         if not (ROOT / "captioner" / "app" / "root.py").exists() or not (BENCH / "ui.py").exists():
             raise RuntimeError("captioner/app/root.py or bench/ui.py is missing")
@@ -725,6 +761,13 @@ def main() -> int:
         timed("window", window_part)
     if not args.skip_quality:
         timed("live caption quality", quality_part)
+    if not args.skip_peer and not args.skip_quality:
+        import stream_quality
+
+        if stream_quality.PEER_PROGRAM.exists():
+            timed("peer", peer_part)
+        else:
+            log("no peer installed (bench/peer-setup): its rows are left out")
 
     took = time.monotonic() - began
     load_after = os.getloadavg()

@@ -6,6 +6,7 @@
     .venv/bin/python bench/stream_quality.py --simulate --exact   # same decisions every run
     .venv/bin/python bench/stream_quality.py --invented      # 60 s of noise, music, silence
     .venv/bin/python bench/stream_quality.py --long 60       # server memory over 60 minutes
+    .venv/bin/python bench/stream_quality.py --peer          # WhisperLiveKit, same model
 
 Recordings of people with known texts (see `testkit/speech_corpus.py`: a LibriVox reading of
 Sonnet 1, five sentences of *Sense and Sensibility*, and a two-person telephone call), each
@@ -211,6 +212,63 @@ class Server:
         self.process.wait(10)
 
 
+PEER_PROGRAM = ROOT / ".venv-peer" / "bin" / "whisperlivekit-server"
+PEER_START_S = 600.0  # loading torch and the model, and its warm-up decode
+
+
+class PeerServer:
+    """A peer beside us: WhisperLiveKit's server (its own virtualenv, made by `bench/peer-setup`;
+    an optional benchmark dependency, never a test one), with the same Whisper base files,
+    faster-whisper and its LocalAgreement policy, English, raw PCM, on loopback. It speaks
+    Deepgram's `/v1/listen`, so the same client streams the same audio to it and the same
+    scoring applies. Its warm-up decode reads a local recording (by default it downloads one)."""
+
+    def __init__(self, program: Path = PEER_PROGRAM) -> None:
+        import socket
+
+        from captioner.server import models
+
+        if not program.exists():
+            raise SystemExit(f"no peer at {program}: run bench/peer-setup first")
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self.process = subprocess.Popen(
+            [
+                str(program),
+                *("--host", "127.0.0.1", "--port", str(port)),
+                *("--model_dir", str(models.require_model_dir())),
+                *("--backend", "faster-whisper", "--backend-policy", "localagreement"),
+                *("--lan", "en", "--pcm-input"),
+                *("--warmup-file", str(speech_corpus.cache_dir() / "jfk.wav")),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + PEER_START_S
+        while True:
+            if self.process.poll() is not None:
+                raise SystemExit(f"the peer exited with {self.process.returncode} while starting")
+            if time.monotonic() > deadline:
+                self.close()
+                raise SystemExit(f"the peer did not listen within {PEER_START_S:.0f} s")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.5)
+        self.url = f"ws://127.0.0.1:{port}/v1/listen"
+
+    def close(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
 async def stream(url: str, audio: np.ndarray, pace: float, pid: int | None) -> Run:
     """Send at `pace` in 100 ms chunks, CloseStream, and collect until the server closes."""
     from websockets.asyncio.client import connect
@@ -274,7 +332,7 @@ HEADER = (
 )
 
 
-def invented(server: Server | None, engine: Any) -> str:
+def invented(server: Server | PeerServer | None, engine: Any) -> str:
     """60 s of noise, music and near-silence: every final word is an invented one."""
     audio = speech_corpus.not_speech(60.0)
     if engine is not None:
@@ -367,7 +425,14 @@ def main() -> None:
         metavar="NAME=VALUE",
         help="with --simulate: override a WhisperDecoder setting (beam_final, beam_interim, ...)",
     )
+    parser.add_argument(
+        "--peer",
+        action="store_true",
+        help="stream to WhisperLiveKit (LocalAgreement, same model) instead; see bench/peer-setup",
+    )
     args = parser.parse_args()
+    if args.peer and (args.simulate or args.tune or args.long or args.decoder):
+        parser.error("--peer is a real server: no --simulate, --tune, --decoder or --long")
     if args.quick:
         args.recordings, args.conditions = "sonnet", "clean,noisy"
     for given, known, what in (
@@ -390,7 +455,11 @@ def main() -> None:
         finally:
             long_server.close()
         return
-    server = None if args.simulate else Server(*tune_args)
+    server: Server | PeerServer | None = None
+    if args.peer:
+        server = PeerServer()
+    elif not args.simulate:
+        server = Server(*tune_args)
     engine = None
     if args.simulate:
         from captioner.server import models
@@ -427,7 +496,7 @@ def measure(
     recordings: list[str],
     conditions: list[str],
     *,
-    server: Server | None,
+    server: Server | PeerServer | None,
     engine: Any = None,
     out: Any = print,
     show: bool = False,
