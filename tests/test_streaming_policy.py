@@ -293,6 +293,21 @@ def test_interims_leave_out_the_word_still_being_spoken(
         assert not any(w.word.endswith("~") for w in interim.words), "a cut-off word was shown"
 
 
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(plan=plans, sizes=feeds)
+def test_interims_between_decodes_still_leave_out_the_newest_word(
+    plan: list[tuple[int, float, float]], sizes: list[int]
+) -> None:
+    """When interims go out more often than decodes, an interim between two decodes restates
+    the older decode: the words it leaves out are those near the end of the audio that decode
+    heard, not near the newest audio, or its cut-off last word would show."""
+    tuning = Tuning(decode_every_s=0.8, emit_every_s=0.5)
+    audio, _ = synthesize(plan)
+    results = run(audio, sizes, ToneDecoder(), tuning)
+    for interim in (r for r in results if not r.is_final):
+        assert not any(w.word.endswith("~") for w in interim.words), "a cut-off word was shown"
+
+
 def test_a_repair_that_repeats_the_words_around_it_is_an_echo() -> None:
     def words(text: str, at: float = 0.0) -> list[WordOut]:
         return [WordOut(t, t, at + i, at + i + 0.5, 0.9) for i, t in enumerate(text.split())]

@@ -25,7 +25,7 @@ part every `decode_every_s` of audio:
 
 Interims restate the open words twice a second (the service does about once a second; twice
 shows words sooner and settles them sooner), leaving out a word that ends within 0.3 s of the
-audio heard: the newest word is the one most often misheard, and showing it only to replace it
+end of the audio the newest decode heard: the newest word is the one most often misheard, and showing it only to replace it
 is flicker. Between phrases nothing is decoded, so silence costs only the VAD.
 
 All positions are sample indices on the connection's 16 kHz clock. The class is synchronous and
@@ -395,7 +395,7 @@ class StreamingRecognizer:
             self._pending = self._pending[len(settled) :]
             self._agreed = ()
         if self._options.interim_results:
-            shown_to = now / SAMPLE_RATE - self._t.interim_tail_s
+            shown_to = self._last_decode / SAMPLE_RATE - self._t.interim_tail_s
             open_words = tuple(
                 w
                 for w in self._pending
