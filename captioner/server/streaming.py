@@ -7,9 +7,9 @@ words that fell between one utterance's end and the next one's onset were never 
 This recogniser keeps one continuous audio buffer instead and re-decodes its open (unsettled)
 part every `decode_every_s` of audio:
 
-* **Context.** A decode sees about a second of already-settled audio before the open part, and
-  its words are forced as the decoder's prefix, so the model hears the phrase as it was said and
-  cannot transcribe that second differently. Older settled text goes in as Whisper's previous-
+* **Context.** A decode sees about three seconds of already-settled audio before the open part,
+  and its words are forced as the decoder's prefix, so the model hears the phrase as it was said
+  and cannot transcribe that audio differently. Older settled text goes in as Whisper's previous-
   text prompt, as in a batch decode.
 * **Agreement.** A word is settled (sent as an `is_final` Result, `speech_final` false) when
   the last two decodes agree on it and on every word before it: the LocalAgreement-2 policy of
@@ -25,8 +25,9 @@ part every `decode_every_s` of audio:
 
 Interims restate the open words twice a second (the service does about once a second; twice
 shows words sooner and settles them sooner), leaving out a word that ends within 0.3 s of the
-end of the audio the newest decode heard: the newest word is the one most often misheard, and showing it only to replace it
-is flicker. Between phrases nothing is decoded, so silence costs only the VAD.
+end of the audio the newest decode heard: the newest word is the one most often misheard, and
+showing it only to replace it is flicker. Between phrases nothing is decoded, so silence costs
+only the VAD.
 
 All positions are sample indices on the connection's 16 kHz clock. The class is synchronous and
 does no I/O: the server runs it on its decoder thread, tests drive it directly.
