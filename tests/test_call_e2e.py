@@ -18,8 +18,11 @@ import jiwer
 from testkit.virtual_mic import SPEAKERS, VirtualMic, make_speech_wav
 from tests.test_cli import listen_live, words_of
 
-MINE = "The weather is lovely today. We will walk to the river."
-THEIRS = "Please send the report by Friday afternoon."
+# Sentences Whisper base hears right from espeak whatever silence precedes them: the ones used
+# before ("The weather is lovely today", "by Friday afternoon") were misheard by the batch
+# decode itself at some leading silences, so these tests failed now and then under load.
+MINE = "Good morning everyone. We will walk to the river after lunch."
+THEIRS = "Please send me the report before the meeting on Friday."
 
 
 async def start_listen(mic: VirtualMic, *args: str) -> asyncio.subprocess.Process:
@@ -44,8 +47,8 @@ def said(lines: list[str], label: str) -> str:
 
 
 KEY_WORDS = {
-    MINE: ("lovely", "walk", "river"),
-    THEIRS: ("please", "send", "report", "afternoon"),
+    MINE: ("morning", "river", "lunch"),
+    THEIRS: ("please", "send", "report", "meeting"),
 }
 
 
@@ -53,9 +56,8 @@ def close_to(reference: str, heard: str) -> bool:
     """The sentences in `reference` came back: every key word of each, and most of the rest.
 
     espeak through a sound server, both sides at once on one busy decoder, is misheard now and
-    then, most of all at the start of a stream ("The weather is lovely today" as "but whatever
-    is lovely to me", "by Friday" as "I fly may"); whole words missing or on the wrong side
-    are what these tests are about."""
+    then ("walk" as "work"); whole words missing or on the wrong side are what these tests are
+    about."""
     keys = [key for sentence, words in KEY_WORDS.items() if sentence in reference for key in words]
     return all(word in heard.split() for word in keys) and (
         jiwer.wer(" ".join(words_of([reference])), heard) <= 0.4
@@ -103,9 +105,9 @@ async def test_speakers_unplugged_mid_call_the_microphone_keeps_captioning(
     out, err = await stop(proc)
     lines = out.splitlines()
     # the sentence before the unplugging, under Support (key words: espeak through a sound
-    # server is misheard now and then, "by Friday" as "I fly may")
+    # server is misheard now and then)
     first = said(lines[:1], "Support").split()
-    assert sum(w in first for w in ("please", "send", "report", "afternoon")) >= 3, lines
+    assert sum(w in first for w in ("please", "send", "report", "meeting")) >= 3, lines
     assert close_to(MINE, said(lines, "Ana")), lines  # after the loss: nothing lost
     # the sound server moved the lost monitor's stream to the microphone: that copy is
     # recognised within about a second and a half and muted (what it caught before shows
