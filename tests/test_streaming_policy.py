@@ -375,3 +375,41 @@ def test_a_decoder_reading_its_prompt_back_over_a_cheer_adds_no_words(
     results = run(audio, sizes, EchoingDecoder())
     names = [w.word for r in results if r.is_final for w in r.words]
     assert names == [w.name for w in truth]
+
+
+class PromptRecorder(ToneDecoder):
+    """Notes how many words of previous text each decode was given, by kind of decode."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.prompts: list[tuple[bool, int]] = []
+
+    def decode(
+        self,
+        audio: np.ndarray,
+        *,
+        final: bool,
+        language: str | None,
+        prompt: str = "",
+        prefix: str = "",
+    ) -> Hypothesis:
+        self.prompts.append((final, len(prompt.split())))
+        return super().decode(audio, final=final, language=language, prompt=prompt, prefix=prefix)
+
+
+def test_agreement_decodes_get_a_shorter_prompt_than_endpoint_decodes() -> None:
+    """Whisper reads the previous-text prompt on every decode, so a long one makes the frequent
+    agreement decodes dearer; they get the last `interim_prompt_words` words, while an
+    endpoint's decode (which settles a whole phrase at once) gets `prompt_words`."""
+    tuning = Tuning()
+    # 90 words in phrases of six, each followed by a pause long enough to end it
+    plan = [(300 + 100 * (i % 18), 0.3, 0.5 if i % 6 == 5 else 0.06) for i in range(90)]
+    audio, truth = synthesize(plan)
+    decoder = PromptRecorder()
+    results = run(audio, [1600], decoder, tuning)
+    settled = [w.word for r in results if r.is_final for w in r.words]
+    assert settled == [s.name for s in truth]  # (names repeat, so not `check`)
+    agreement = [n for final, n in decoder.prompts if not final]
+    endpoint = [n for final, n in decoder.prompts if final]
+    assert max(agreement) == tuning.interim_prompt_words < tuning.prompt_words
+    assert max(endpoint) == tuning.prompt_words

@@ -7,7 +7,7 @@ words that fell between one utterance's end and the next one's onset were never 
 This recogniser keeps one continuous audio buffer instead and re-decodes its open (unsettled)
 part every `decode_every_s` of audio:
 
-* **Context.** A decode sees about three seconds of already-settled audio before the open part,
+* **Context.** A decode sees about six seconds of already-settled audio before the open part,
   and its words are forced as the decoder's prefix, so the model hears the phrase as it was said
   and cannot transcribe that audio differently. Older settled text goes in as Whisper's previous-
   text prompt, as in a batch decode.
@@ -70,13 +70,14 @@ class Tuning:
     min_speech_s: float = 0.3  # speech before a phrase's first decode
     first_settle_s: float = 1.5  # a shorter phrase settles only at its endpoint, in one final
     min_new_speech_s: float = 0.1  # a decode needs this much new speech, else the last stands
-    context_s: float = 3.0  # settled audio re-heard before the open words
+    context_s: float = 6.0  # settled audio re-heard before the open words
     context_gap_s: float = 2.0  # a longer pause starts the next phrase without audio context
     hold_back_s: float = 0.15  # a word ending this close to the decoded audio's end stays open
     interim_tail_s: float = 0.3  # interims leave out words ending this close to the audio's end
     max_open_s: float = 10.0  # open speech longer than this settles all but its last second
     max_clip_s: float = 18.0  # the most audio one decode sees (Whisper's window is 30 s)
     prompt_words: int = 60  # settled words given as Whisper's previous-text prompt
+    interim_prompt_words: int = 20  # the same, for the agreement decodes and repairs
     unheard_s: float = 0.6  # this much speech with no word on it means the decoder skipped it
     word_slack_s: float = 0.2  # how far a word's aligned times may be off, for that check
     unheard_margin_s: float = 0.6  # the newest audio is not checked (its words may be pending)
@@ -441,7 +442,7 @@ class StreamingRecognizer:
         if not words:
             return
         self._settled.extend(words)
-        del self._settled[: -(self._t.prompt_words + 32)]
+        del self._settled[: -(max(self._t.prompt_words, self._t.interim_prompt_words) + 32)]
         self._settled_end = max(self._settled_end, _samples(words[-1].end))
         self._last_word_end = words[-1].end
         self._utterance_end_due = self._utterance_end is not None
@@ -510,7 +511,8 @@ class StreamingRecognizer:
             earlier = self._settled[: len(self._settled) - len(context)]
         else:
             context, earlier = [], [*self._settled, *before]
-        prompt = " ".join(w.punctuated for w in earlier[-self._t.prompt_words :])
+        keep = self._t.prompt_words if final else self._t.interim_prompt_words
+        prompt = " ".join(w.punctuated for w in earlier[-keep:]) if keep > 0 else ""
         prefix = " ".join(w.punctuated for w in context)
         asked = self._options.language or self._language
         hypothesis: Hypothesis = self._decoder.decode(
