@@ -30,6 +30,7 @@ from captioner.server.streaming import (
     drop_stutters,
     echoes,
     settle_count,
+    within_audio,
 )
 from captioner.server.vad import SAMPLE_RATE, EnergyVad
 from captioner.server.wire import WordOut
@@ -413,3 +414,48 @@ def test_agreement_decodes_get_a_shorter_prompt_than_endpoint_decodes() -> None:
     endpoint = [n for final, n in decoder.prompts if final]
     assert max(agreement) == tuning.interim_prompt_words < tuning.prompt_words
     assert max(endpoint) == tuning.prompt_words
+
+
+class LoopingDecoder(ToneDecoder):
+    """Like Whisper near the end of a clip: an endpoint's decode goes on past the audio,
+    repeating its prefix and the words it heard twice over, every repeated word stacked on
+    the clip's last 20 ms frame with no length."""
+
+    def decode(
+        self,
+        audio: np.ndarray,
+        *,
+        final: bool,
+        language: str | None,
+        prompt: str = "",
+        prefix: str = "",
+    ) -> Hypothesis:
+        heard = super().decode(audio, final=final, language=language, prompt=prompt, prefix=prefix)
+        if not final or not heard.words:
+            return heard
+        end = round(len(audio) / SAMPLE_RATE / 0.02) * 0.02 - 0.02
+        names = prefix.split() + [w.word for w in heard.words]
+        loop = [WordOut(n, n, end, end, 0.9) for n in names * 2]
+        return Hypothesis((*heard.words, *loop), heard.language)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(plan=plans, sizes=feeds)
+def test_words_a_decoder_writes_past_the_end_of_the_audio_are_not_heard(
+    plan: list[tuple[int, float, float]], sizes: list[int]
+) -> None:
+    """The stream stops as the last word ends (a Finalize, or the client closing), so the
+    last decode's clip ends on speech and its looped words lie where the VAD heard voice."""
+    audio, truth = synthesize(plan)
+    audio = audio[: round(truth[-1].end * SAMPLE_RATE)]
+    results = run(audio, sizes, LoopingDecoder())
+    check(results, truth, len(audio) / SAMPLE_RATE)
+
+
+def test_within_audio_keeps_a_short_word_and_one_cut_by_the_clip_end() -> None:
+    said = [WordOut("a", "a", 0.50, 0.56, 0.9), WordOut("cat", "cat", 0.56, 0.98, 0.9)]
+    cut = WordOut("sat", "sat", 0.98, 1.00, 0.9)  # begun before the last frames, cut by them
+    loop = [WordOut("a", "a", 0.98, 0.98, 0.9), WordOut("cat", "cat", 0.98, 0.98, 0.9)]
+    assert within_audio([*said, cut], 1.0) == [*said, cut]
+    assert within_audio([*said, *loop], 1.0) == said
+    assert within_audio([WordOut("a", "a", 0.40, 0.40, 0.9), *said], 1.0)[0].word == "a"

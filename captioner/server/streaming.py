@@ -56,6 +56,8 @@ from captioner.server.speech_record import SpeechRecord
 from captioner.server.vad import SAMPLE_RATE, FrameVad, Samples, SpeechGate
 from captioner.server.wire import WordOut
 
+ALIGNMENT_FRAME_S = 0.02  # Whisper's word times come on a 20 ms grid
+
 
 @dataclass(frozen=True)
 class Tuning:
@@ -167,6 +169,22 @@ def drop_stutters(words: Sequence[WordOut], shortest: float = 0.1) -> list[WordO
             continue
         out.append(word)
     return out
+
+
+def within_audio(words: Sequence[WordOut], duration: float) -> list[WordOut]:
+    """The words before the first one Whisper wrote past the end of the audio it was given.
+
+    Near the end of a clip, Whisper sometimes loops: it goes on to repeat the forced prefix, or
+    its last sentence, two or three times ("to the goddess spring. Thou that art now the
+    world's fresh ornament, and only herald to the goddess spring. Thou that art ..."). The
+    aligner has no audio to put those words on, so it stacks them on the clip's last frame
+    with no length. A word that lies there, and every word after it, was not heard. (A word
+    really begun in the clip's last frame is lost for now only: the next decode hears it.)"""
+    last_frame = duration - 2 * ALIGNMENT_FRAME_S
+    for index, word in enumerate(words):
+        if word.start >= last_frame and word.end - word.start < ALIGNMENT_FRAME_S:
+            return list(words[:index])
+    return list(words)
 
 
 def echoes(
@@ -532,7 +550,7 @@ class StreamingRecognizer:
         high = end / SAMPLE_RATE
         placed: list[WordOut] = []
         detected = (self._language or hypothesis.language) if not self._options.language else None
-        for w in drop_stutters(hypothesis.words):
+        for w in drop_stutters(within_audio(hypothesis.words, len(clip) / SAMPLE_RATE)):
             begin = min(max(w.start + offset, low), high)
             finish = min(max(w.end + offset, begin), high)
             if self._speech.heard(begin, finish):
