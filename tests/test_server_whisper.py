@@ -295,6 +295,32 @@ def streaming_engine(whisper_model_dir: Path) -> Any:
     return engine
 
 
+def test_the_engine_holds_numpys_blas_to_one_thread(whisper_model_dir: Path) -> None:
+    """An idle OpenBLAS thread spins through every decode (twice the CPU for the same wall
+    time on 2 cores), so loading the engine limits BLAS to one thread. Checked in a fresh
+    process that first allows two, whatever this machine's core count."""
+    script = (
+        "import sys\n"
+        "from threadpoolctl import threadpool_info, threadpool_limits\n"
+        "threadpool_limits(limits=2, user_api='blas')\n"
+        "from captioner.server.whisper import WhisperEngine\n"
+        "before = [p['num_threads'] for p in threadpool_info() if p['user_api'] == 'blas']\n"
+        "WhisperEngine(sys.argv[1], cpu_threads=1)\n"
+        "after = [p['num_threads'] for p in threadpool_info() if p['user_api'] == 'blas']\n"
+        "print(before, after)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(whisper_model_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    before, after = done.stdout.strip().split(" ", 1)
+    assert before == "[2]", done.stdout  # numpy's BLAS was found, and allowed two threads
+    assert after == "[1]", done.stdout
+
+
 def stream_in_process(engine: Any, audio: np.ndarray, piece_s: float = 0.1) -> Received:
     """Every 100 ms chunk (or `piece_s`) through the server's pipeline, one at a time, as a
     server that keeps up receives them: what the recogniser decides, independent of how fast
