@@ -304,8 +304,9 @@ def one_blas_thread() -> None:
     more work, for the rest of the decode: on 2 cores a 4-second clip cost 172 ms of CPU for
     86 ms of wall time, and 88 ms with one BLAS thread, in the same wall time. The spinning
     thread also took the core a second CTranslate2 thread would use. threadpoolctl finds the
-    BLAS numpy loaded (OpenBLAS, MKL or Accelerate) and sets its limit at run time, which an
-    environment variable could do only before numpy is first imported.
+    BLAS numpy loaded (OpenBLAS, MKL, BLIS or FlexiBLAS; a BLAS it does not know, such as
+    Apple's Accelerate, is left as it is) and sets its limit at run time, which an environment
+    variable could do only before numpy is first imported.
     """
     from threadpoolctl import threadpool_limits
 
