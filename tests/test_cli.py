@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import signal
+import string
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,7 +102,9 @@ async def listen_live(
 
 
 def words_of(lines: list[str]) -> list[str]:
-    return [w.strip(".,").lower() for line in lines for w in line.split()]
+    """The words of caption lines, lowercase, without the punctuation around them: Whisper
+    ends the same espeak sentence with "." one time and "!" another."""
+    return [w.strip(string.punctuation).lower() for line in lines for w in line.split()]
 
 
 async def test_listen_file_prints_one_line_per_utterance_and_nothing_else(tmp_path: Path) -> None:
