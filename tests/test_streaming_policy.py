@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from captioner.server.engine import Hypothesis, RecognizerOptions, Transcript
 from captioner.server.streaming import (
+    ALIGNMENT_FRAME_S,
     StreamingRecognizer,
     Tuning,
     agreed_prefix,
@@ -423,7 +424,8 @@ class LoopingDecoder(ToneDecoder):
     ) -> Hypothesis:
         if not final or not heard.words:
             return heard
-        end = round(seconds / 0.02) * 0.02 - 0.02
+        frame = ALIGNMENT_FRAME_S
+        end = round(seconds / frame) * frame - frame  # the clip's last frame
         names = prefix.split() + [w.word for w in heard.words]
         loop = [WordOut(n, n, end, end, 0.9) for n in names * 2]
         return Hypothesis((*heard.words, *loop), heard.language)
