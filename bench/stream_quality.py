@@ -4,6 +4,7 @@
     .venv/bin/python bench/stream_quality.py --quick         # clean and noisy sonnet only
     .venv/bin/python bench/stream_quality.py --simulate      # in-process, no real-time waits
     .venv/bin/python bench/stream_quality.py --simulate --exact   # same decisions every run
+    .venv/bin/python bench/stream_quality.py --simulate --exact --by-final   # where errors are
     .venv/bin/python bench/stream_quality.py --invented      # 60 s of noise, music, silence
     .venv/bin/python bench/stream_quality.py --long 60       # server memory over 60 minutes
     .venv/bin/python bench/stream_quality.py --peer          # WhisperLiveKit, same model
@@ -29,6 +30,10 @@ to compare tunings, and the real run for figures. Its decisions still depend on 
 decode took (a slow step gathers more audio for the next), so two runs differ by a point or two
 of WER on a recording; `--exact` feeds one chunk per step, which makes the WER repeatable: use
 it to tell a real improvement from that noise.
+
+`--by-final` adds a table that splits the labelled recordings' errors by the kind of final
+that carried the words (settled mid-phrase by agreement, or at an endpoint), with the batch
+decode's errors on the same words of the text beside them.
 """
 
 from __future__ import annotations
@@ -52,7 +57,14 @@ sys.path.insert(0, str(ROOT))
 
 from captioner.server.streaming import parse_tuning  # noqa: E402
 from testkit import speech_corpus  # noqa: E402
-from testkit.stream_metrics import Message, Scores, Timing, score, word_error  # noqa: E402
+from testkit.stream_metrics import (  # noqa: E402
+    Message,
+    Scores,
+    Timing,
+    errors_by_final,
+    score,
+    word_error,
+)
 
 RATE = 16_000
 CHUNK_BYTES = 3200  # 100 ms of 16 kHz int16
@@ -408,6 +420,11 @@ def main() -> None:
         "--exact", action="store_true", help="with --simulate: one chunk per step, repeatable"
     )
     parser.add_argument("--show", action="store_true", help="print each transcript")
+    parser.add_argument(
+        "--by-final",
+        action="store_true",
+        help="also split the labelled errors by the kind of final (mid-phrase, endpoint)",
+    )
     parser.add_argument("--invented", action="store_true", help="only: noise, music, silence")
     parser.add_argument("--long", type=float, metavar="MINUTES", help="only: memory over time")
     parser.add_argument("--pace", type=float, default=1.0, help="with --long: times real time")
@@ -486,6 +503,7 @@ def main() -> None:
             out=lambda line: print(line, flush=True),
             show=args.show,
             exact=args.exact,
+            by_final=args.by_final,
         )
     finally:
         if server is not None:
@@ -501,6 +519,7 @@ def measure(
     out: Any = print,
     show: bool = False,
     exact: bool = False,
+    by_final: bool = False,
 ) -> tuple[list[str], str]:
     """Stream every recording in every condition (through `server`, or `engine` in-process);
     emit each table row through `out` as it is measured; return the rows and the summary."""
@@ -508,6 +527,7 @@ def measure(
     out(HEADER)
     rows: list[str] = []
     totals: dict[str, list[tuple[speech_corpus.Speech, Scores, Run]]] = {}
+    split: dict[str, list[int]] = {}
     for name in recordings:
         speech = speech_corpus.load(name)
         for condition in conditions:
@@ -525,10 +545,30 @@ def measure(
             totals.setdefault(condition, []).append((speech, scores, run))
             if show:
                 out(f"\n    batch: {batch}\n    ours:  {scores.text}\n")
+            if by_final and speech.text is not None:
+                results = [message for _, message in run.arrivals]
+                for kind, counts in errors_by_final(speech.text, batch, results).items():
+                    before = split.get(kind, [0, 0, 0])
+                    split[kind] = [a + b for a, b in zip(before, counts, strict=True)]
     text = summary(totals)
+    if split:
+        text += "\n\n" + by_final_table(split)
     out("")
     out(text)
     return rows, text
+
+
+def by_final_table(split: dict[str, list[int]]) -> str:
+    """The labelled recordings' errors by the kind of final that carried the words."""
+    lines = [
+        "| words of the text covered by | words | our finals' errors | the batch decode's "
+        "errors on the same words |",
+        "|---|---|---|---|",
+    ]
+    for kind, (words, ours, theirs) in split.items():
+        mine, batch = (f"{n} ({n / max(1, words) * 100:.1f} %)" for n in (ours, theirs))
+        lines.append(f"| {kind} | {words} | {mine} | {batch} |")
+    return "\n".join(lines)
 
 
 def summary(totals: dict[str, list[tuple[speech_corpus.Speech, Scores, Run]]]) -> str:

@@ -97,6 +97,65 @@ def words_lost(reference: str, batch: str, ours: str) -> int:
     return len(batch_right & ours_deleted)
 
 
+PHRASE_END = "endpoint finals"
+MID_PHRASE = "finals settled mid-phrase"
+
+
+def errors_by_final(
+    reference: str, batch: str, results: Sequence[Message]
+) -> dict[str, tuple[int, int, int]]:
+    """Which finals hold the errors: per kind of final (`PHRASE_END`: `speech_final` or
+    `from_finalize`; `MID_PHRASE`: the rest), the words of `reference` those finals cover,
+    the finals' errors on them, and the batch decode's errors on the same words.
+
+    Each word of the reference is given the kind of the final word it aligns with (a deleted
+    word, the kind of the final word where it would have been); an inserted word counts
+    against the kind of its own final, and a word the batch decode inserted against the kind
+    of the reference word it stands before."""
+    kinds: list[str] = []
+    tokens: list[str] = []
+    for message in results:
+        if message.get("type") != "Results" or not message.get("is_final"):
+            continue
+        end = bool(message.get("speech_final") or message.get("from_finalize"))
+        for word in _words(message):
+            for token in normalise(str(word.get("punctuated_word", word["word"]))).split():
+                tokens.append(token)
+                kinds.append(PHRASE_END if end else MID_PHRASE)
+    ref = normalise(reference).split()
+    counts = {kind: [0, 0, 0] for kind in (MID_PHRASE, PHRASE_END)}
+    if not ref or not tokens:
+        return {kind: (0, 0, 0) for kind in counts}
+    covered = [MID_PHRASE] * len(ref)
+    ours_errors = [0] * len(ref)
+    inserted: list[str] = []
+    for chunk in jiwer.process_words(" ".join(ref), " ".join(tokens)).alignments[0]:
+        for offset, index in enumerate(range(chunk.ref_start_idx, chunk.ref_end_idx)):
+            at = chunk.hyp_start_idx + (offset if chunk.type != "delete" else 0)
+            covered[index] = kinds[min(at, len(kinds) - 1)]
+            ours_errors[index] = int(chunk.type != "equal")
+        if chunk.type == "insert":
+            inserted += kinds[chunk.hyp_start_idx : chunk.hyp_end_idx]
+    for index, kind in enumerate(covered):
+        counts[kind][0] += 1
+        counts[kind][1] += ours_errors[index]
+    for kind in inserted:
+        counts[kind][1] += 1
+    said = normalise(batch)
+    chunks = jiwer.process_words(" ".join(ref), said).alignments[0] if said else []
+    if not said:
+        for kind in covered:
+            counts[kind][2] += 1
+    for chunk in chunks:
+        if chunk.type == "insert":
+            kind = covered[min(chunk.ref_start_idx, len(ref) - 1)]
+            counts[kind][2] += chunk.hyp_end_idx - chunk.hyp_start_idx
+        elif chunk.type != "equal":
+            for index in range(chunk.ref_start_idx, chunk.ref_end_idx):
+                counts[covered[index]][2] += 1
+    return {kind: (words, ours, theirs) for kind, (words, ours, theirs) in counts.items()}
+
+
 def final_text(results: Sequence[Message]) -> str:
     parts = []
     for message in results:

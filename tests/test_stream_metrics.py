@@ -3,7 +3,14 @@ not words the caption pane keeps showing across a final."""
 
 from __future__ import annotations
 
-from testkit.stream_metrics import Message, Timing, score
+from testkit.stream_metrics import (
+    MID_PHRASE,
+    PHRASE_END,
+    Message,
+    Timing,
+    errors_by_final,
+    score,
+)
 
 
 def results(words: str, start: float, duration: float, *, final: bool) -> Message:
@@ -65,3 +72,24 @@ def test_interim_words_inside_a_final_window_are_superseded() -> None:
         results("we have a", 0.0, 2.0, final=True),
     )
     assert replaced == 1
+
+
+def test_errors_are_charged_to_the_kind_of_final_that_carried_the_words() -> None:
+    """The benchmark's split of the gap to the batch decode: words settled mid-phrase and
+    words of an endpoint's final are counted apart, with the batch decode's errors on the same
+    words of the text beside ours."""
+    mid = results("the cat sat", 0.0, 1.5, final=True)
+    end = results("on a big mat", 1.5, 1.5, final=True)
+    end["speech_final"] = True
+    interim = results("the dog", 3.0, 1.0, final=False)
+    counts = errors_by_final(
+        "the cat sat on the mat", "the cat sad on the mat", [mid, interim, end]
+    )
+    # ours: "a" for "the" and an inserted "big", both in the endpoint's final;
+    # the batch decode: "sad", on a word our mid-phrase final carried
+    assert counts == {MID_PHRASE: (3, 0, 1), PHRASE_END: (3, 2, 0)}
+    # a final flushed by Finalize ends a phrase too; a word left out is charged where it was
+    flushed = results("on the", 1.5, 1.0, final=True)
+    flushed["from_finalize"] = True
+    counts = errors_by_final("the cat sat on the mat", "the cat sat on the mat", [mid, flushed])
+    assert counts == {MID_PHRASE: (3, 0, 0), PHRASE_END: (3, 1, 0)}
