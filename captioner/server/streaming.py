@@ -15,11 +15,7 @@ part every `decode_every_s` of audio:
   the last two decodes agree on it and on every word before it: the LocalAgreement-2 policy of
   Macháček, Dabre and Bojar (2023). The newest word is never settled before an endpoint, since
   its audio may not be complete. Settled words become the next decode's prefix, so a settled
-  word is never decoded twice or lost between decodes. Over crosstalk, or on a word the model
-  is unsure of, consecutive decodes can keep disagreeing ("a design", "the design", "a
-  design") and hold back every word after it; a word `stale_s` old also settles when the
-  newest decode agrees with the one before the last, two votes of three, unless only a repair
-  (below) heard it.
+  word is never decoded twice or lost between decodes.
 * **Endpoints.** When the VAD hears `endpointing` of silence, the open part is decoded once more
   (beam search) and all of it settles, with `speech_final` true. After a short pause the next
   phrase still gets the previous one's last words as audio context.
@@ -79,7 +75,6 @@ class Tuning:
     context_s: float = 6.0  # settled audio re-heard before the open words
     context_gap_s: float = 2.0  # a longer pause starts the next phrase without audio context
     hold_back_s: float = 0.15  # a word ending this close to the decoded audio's end stays open
-    stale_s: float = 1.2  # a word this far back settles when 2 of the last 3 decodes agree
     interim_tail_s: float = 0.3  # interims leave out words ending this close to the audio's end
     max_open_s: float = 10.0  # open speech longer than this settles all but its last second
     max_clip_s: float = 18.0  # the most audio one decode sees (Whisper's window is 30 s)
@@ -279,8 +274,6 @@ class StreamingRecognizer:
         self._last_decode = 0
         self._last_emit = 0
         self._pending: tuple[WordOut, ...] = ()  # the newest decode's open words
-        self._earlier: tuple[WordOut, ...] | None = None  # the decode before, its open words
-        self._first_repaired: int | None = None  # the newest decode's first word a repair found
         self._agreed: tuple[WordOut, ...] = ()  # words the last two decodes agree on
         # what is settled
         self._cursor = 0  # start of the next result window
@@ -369,7 +362,6 @@ class StreamingRecognizer:
         self._open = True
         self._onset = onset
         self._pending = self._agreed = ()
-        self._earlier = None
         self._last_decode = onset
         self._last_emit = max(self._last_emit, onset)
         fresh = max(onset - _samples(self._t.preroll_s), self._origin, self._cursor)
@@ -392,18 +384,6 @@ class StreamingRecognizer:
             settle = settle_count(
                 self._pending, words, audio_end=now / SAMPLE_RATE, hold_back=t.hold_back_s
             )
-            if self._earlier is not None:
-                # words the two last decodes keep hearing differently (crosstalk, a coin-flip
-                # word) settle once they are old, if this decode and the one before the last
-                # agree: two votes of three
-                older = settle_count(
-                    self._earlier, words, audio_end=now / SAMPLE_RATE - t.stale_s, hold_back=0.0
-                )
-                # never past a word only a repair heard: over a crowd, repairs read words
-                # into the noise, a different guess each time, and two guesses can agree
-                if self._first_repaired is not None:
-                    older = min(older, self._first_repaired)
-                settle = max(settle, older)
             if now - self._onset < _samples(t.first_settle_s) or not self._gate.speaking:
                 # a phrase that is ending settles whole at its endpoint, in one final
                 settle = 0
@@ -412,7 +392,6 @@ class StreamingRecognizer:
                 horizon = now / SAMPLE_RATE - 1.0
                 settle = max(settle, sum(1 for w in words[:-1] if w.end <= horizon))
             self._agreed = tuple(words[:settle])
-            self._earlier = self._pending
             self._pending = tuple(words)
             self._last_decode = now
             self._speech_since_decode = 0
@@ -434,11 +413,6 @@ class StreamingRecognizer:
             self._settle(settled, cut)
             events.append(self._result(cut, settled, final=True, start=start))
             self._pending = self._pending[len(settled) :]
-            earlier = self._earlier
-            if earlier is not None and agreed_prefix(earlier, settled) == len(settled):
-                self._earlier = earlier[len(settled) :]
-            else:
-                self._earlier = None
             self._agreed = ()
         if self._options.interim_results:
             shown_to = self._last_decode / SAMPLE_RATE - self._t.interim_tail_s
@@ -478,7 +452,6 @@ class StreamingRecognizer:
         )
         self._open = False
         self._pending = self._agreed = ()
-        self._earlier = None
         self._last_emit = max(self._last_emit, window_end)
 
     def _settle(self, words: Sequence[WordOut], cut: int) -> None:
@@ -510,7 +483,6 @@ class StreamingRecognizer:
         A stretch that yields nothing (a cough, a laugh, an "um" Whisper leaves out by
         design) is remembered, so it is not decoded again at every tick.
         """
-        self._first_repaired = None
         words = self._decode(start, end, final=final)
         check_to = end if final else end - _samples(self._t.unheard_margin_s)
         pad = _samples(0.1)
@@ -535,8 +507,6 @@ class StreamingRecognizer:
                 self._speech.found_empty(low, high)
             elif goes_on:
                 after = ()  # the new decode replaces everything from the stretch on
-            if found and (self._first_repaired is None or len(before) < self._first_repaired):
-                self._first_repaired = len(before)
             words = before + found + after
         return words
 
