@@ -111,7 +111,8 @@ def errors_by_final(
     Each word of the reference is given the kind of the final word it aligns with (a deleted
     word, the kind of the final word where it would have been); an inserted word counts
     against the kind of its own final, and a word the batch decode inserted against the kind
-    of the reference word it stands before."""
+    of the reference word it stands before. With no final word at all, every word of the text
+    is an error of `MID_PHRASE`."""
     kinds: list[str] = []
     tokens: list[str] = []
     for message in results:
@@ -124,12 +125,13 @@ def errors_by_final(
                 kinds.append(PHRASE_END if end else MID_PHRASE)
     ref = normalise(reference).split()
     counts = {kind: [0, 0, 0] for kind in (MID_PHRASE, PHRASE_END)}
-    if not ref or not tokens:
+    if not ref:
         return {kind: (0, 0, 0) for kind in counts}
     covered = [MID_PHRASE] * len(ref)
-    ours_errors = [0] * len(ref)
+    ours_errors = [0 if tokens else 1] * len(ref)
     inserted: list[str] = []
-    for chunk in jiwer.process_words(" ".join(ref), " ".join(tokens)).alignments[0]:
+    ours = jiwer.process_words(" ".join(ref), " ".join(tokens)).alignments[0] if tokens else []
+    for chunk in ours:
         for offset, index in enumerate(range(chunk.ref_start_idx, chunk.ref_end_idx)):
             at = chunk.hyp_start_idx + (offset if chunk.type != "delete" else 0)
             covered[index] = kinds[min(at, len(kinds) - 1)]

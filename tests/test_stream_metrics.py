@@ -93,3 +93,6 @@ def test_errors_are_charged_to_the_kind_of_final_that_carried_the_words() -> Non
     flushed["from_finalize"] = True
     counts = errors_by_final("the cat sat on the mat", "the cat sat on the mat", [mid, flushed])
     assert counts == {MID_PHRASE: (3, 0, 0), PHRASE_END: (3, 1, 0)}
+    # no final at all: every word of the text is an error, none is lost from the count
+    counts = errors_by_final("the cat sat", "the cat sat", [interim])
+    assert counts == {MID_PHRASE: (3, 3, 0), PHRASE_END: (0, 0, 0)}
