@@ -5,6 +5,7 @@
     .venv/bin/python bench/stream_quality.py --simulate      # in-process, no real-time waits
     .venv/bin/python bench/stream_quality.py --simulate --exact   # same decisions every run
     .venv/bin/python bench/stream_quality.py --simulate --exact --by-final   # where errors are
+    .venv/bin/python bench/stream_quality.py --simulate --exact --offset 13  # the same, 13 ms on
     .venv/bin/python bench/stream_quality.py --invented      # 60 s of noise, music, silence
     .venv/bin/python bench/stream_quality.py --long 60       # server memory over 60 minutes
     .venv/bin/python bench/stream_quality.py --peer          # WhisperLiveKit, same model
@@ -30,6 +31,12 @@ to compare tunings, and the real run for figures. Its decisions still depend on 
 decode took (a slow step gathers more audio for the next), so two runs differ by a point or two
 of WER on a recording; `--exact` feeds one chunk per step, which makes the WER repeatable: use
 it to tell a real improvement from that noise.
+
+`--offset MS` starts every recording MS milliseconds later (silence before it), for the batch
+decode and the stream alike. Nobody can hear the difference, but it moves every decode's
+window against the speech, so a few words a decode was unsure of come out differently: a
+change to the engine that moves the WER by less than runs at a few offsets differ from each
+other is noise, not an improvement.
 
 `--by-final` adds a table that splits the labelled recordings' errors by the kind of final
 that carried the words (settled mid-phrase by agreement, or at an endpoint), with the batch
@@ -324,6 +331,12 @@ def condition_audio(speech: speech_corpus.Speech, condition: str) -> tuple[np.nd
     return speech_corpus.VARIANTS[condition](speech.audio), 1.0
 
 
+def delayed(audio: np.ndarray, offset_ms: float) -> np.ndarray:
+    """`audio` starting `offset_ms` milliseconds later: silence first."""
+    silence = np.zeros(round(offset_ms * speech_corpus.RATE / 1000), dtype=audio.dtype)
+    return np.concatenate([silence, audio])
+
+
 def row(name: str, condition: str, run: Run, scores: Scores, labelled: bool = True) -> str:
     batch = "-" if scores.batch_wer is None else f"{scores.batch_wer * 100:.1f} %"
     if not labelled:
@@ -425,6 +438,13 @@ def main() -> None:
         action="store_true",
         help="also split the labelled errors by the kind of final (mid-phrase, endpoint)",
     )
+    parser.add_argument(
+        "--offset",
+        type=float,
+        default=0.0,
+        metavar="MS",
+        help="start every recording this many milliseconds later (0 to 1000)",
+    )
     parser.add_argument("--invented", action="store_true", help="only: noise, music, silence")
     parser.add_argument("--long", type=float, metavar="MINUTES", help="only: memory over time")
     parser.add_argument("--pace", type=float, default=1.0, help="with --long: times real time")
@@ -450,6 +470,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.peer and (args.simulate or args.tune or args.long or args.decoder):
         parser.error("--peer is a real server: no --simulate, --tune, --decoder or --long")
+    if not 0.0 <= args.offset <= 1000.0:
+        parser.error("--offset: from 0 to 1000 milliseconds")
     if args.quick:
         args.recordings, args.conditions = "sonnet", "clean,noisy"
     for given, known, what in (
@@ -504,6 +526,7 @@ def main() -> None:
             show=args.show,
             exact=args.exact,
             by_final=args.by_final,
+            offset_ms=args.offset,
         )
     finally:
         if server is not None:
@@ -520,6 +543,7 @@ def measure(
     show: bool = False,
     exact: bool = False,
     by_final: bool = False,
+    offset_ms: float = 0.0,
 ) -> tuple[list[str], str]:
     """Stream every recording in every condition (through `server`, or `engine` in-process);
     emit each table row through `out` as it is measured; return the rows and the summary."""
@@ -532,6 +556,7 @@ def measure(
         speech = speech_corpus.load(name)
         for condition in conditions:
             audio, pace = condition_audio(speech, condition)
+            audio = delayed(audio, offset_ms)
             batch = ceiling.transcribe(audio, speech.text)
             if engine is not None:
                 run = simulate(audio, pace, engine, exact=exact)
