@@ -6,6 +6,7 @@
     .venv/bin/python bench/stream_quality.py --simulate --exact   # same decisions every run
     .venv/bin/python bench/stream_quality.py --simulate --exact --by-final   # where errors are
     .venv/bin/python bench/stream_quality.py --simulate --exact --offset 13  # the same, 13 ms on
+    .venv/bin/python bench/stream_quality.py --simulate --exact --offset 0,7,13   # and the mean
     .venv/bin/python bench/stream_quality.py --invented      # 60 s of noise, music, silence
     .venv/bin/python bench/stream_quality.py --long 60       # server memory over 60 minutes
     .venv/bin/python bench/stream_quality.py --peer          # WhisperLiveKit, same model
@@ -36,7 +37,9 @@ it to tell a real improvement from that noise.
 decode and the stream alike. Nobody can hear the difference, but it moves every decode's
 window against the speech, so a few words a decode was unsure of come out differently: a
 change to the engine that moves the WER by less than runs at a few offsets differ from each
-other is noise, not an improvement.
+other is noise, not an improvement. Given several (`--offset 0,7,13`), it measures at each
+and ends with a table of the labelled recordings' pooled WER at each offset, their mean, and
+the mean and range of the finals' distance from the batch decode.
 
 `--by-final` adds a table that splits the labelled recordings' errors by the kind of final
 that carried the words (settled mid-phrase by agreement, or at an endpoint), with the batch
@@ -440,10 +443,10 @@ def main() -> None:
     )
     parser.add_argument(
         "--offset",
-        type=float,
-        default=0.0,
-        metavar="MS",
-        help="start every recording this many milliseconds later (0 to 1000)",
+        default="0",
+        metavar="MS[,MS...]",
+        help="start every recording this many milliseconds later (0 to 1000); several: each, "
+        "then the mean",
     )
     parser.add_argument("--invented", action="store_true", help="only: noise, music, silence")
     parser.add_argument("--long", type=float, metavar="MINUTES", help="only: memory over time")
@@ -470,7 +473,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.peer and (args.simulate or args.tune or args.long or args.decoder):
         parser.error("--peer is a real server: no --simulate, --tune, --decoder or --long")
-    if not 0.0 <= args.offset <= 1000.0:
+    try:
+        offsets = [float(item) for item in args.offset.split(",")]
+    except ValueError:
+        parser.error(f"--offset: milliseconds, or several separated by commas, not {args.offset!r}")
+    if not all(0.0 <= offset <= 1000.0 for offset in offsets):
         parser.error("--offset: from 0 to 1000 milliseconds")
     if args.quick:
         args.recordings, args.conditions = "sonnet", "clean,noisy"
@@ -516,18 +523,25 @@ def main() -> None:
         if server is not None:
             server.close()
         return
+    pooled: dict[str, list[tuple[float, float]]] = {}
     try:
-        measure(
-            args.recordings.split(","),
-            args.conditions.split(","),
-            server=server,
-            engine=engine,
-            out=lambda line: print(line, flush=True),
-            show=args.show,
-            exact=args.exact,
-            by_final=args.by_final,
-            offset_ms=args.offset,
-        )
+        for offset in offsets:
+            if len(offsets) > 1:
+                print(f"\n## Every recording {offset:g} ms later\n", flush=True)
+            measure(
+                args.recordings.split(","),
+                args.conditions.split(","),
+                server=server,
+                engine=engine,
+                out=lambda line: print(line, flush=True),
+                show=args.show,
+                exact=args.exact,
+                by_final=args.by_final,
+                offset_ms=offset,
+                pooled=pooled,
+            )
+        if len(offsets) > 1 and pooled:
+            print("\n" + offsets_table(offsets, pooled))
     finally:
         if server is not None:
             server.close()
@@ -544,9 +558,12 @@ def measure(
     exact: bool = False,
     by_final: bool = False,
     offset_ms: float = 0.0,
+    pooled: dict[str, list[tuple[float, float]]] | None = None,
 ) -> tuple[list[str], str]:
     """Stream every recording in every condition (through `server`, or `engine` in-process);
-    emit each table row through `out` as it is measured; return the rows and the summary."""
+    emit each table row through `out` as it is measured; return the rows and the summary.
+    With `pooled`, also append each condition's (batch, finals) WER over the labelled
+    recordings to its list there."""
     ceiling = Ceiling()
     out(HEADER)
     rows: list[str] = []
@@ -576,6 +593,11 @@ def measure(
                     before = split.get(kind, [0, 0, 0])
                     split[kind] = [a + b for a, b in zip(before, counts, strict=True)]
     text = summary(totals)
+    if pooled is not None:
+        for condition, runs in totals.items():
+            wers = labelled_wer(runs)
+            if wers is not None:
+                pooled.setdefault(condition, []).append(wers)
     if split:
         text += "\n\n" + by_final_table(split)
     out("")
@@ -605,7 +627,6 @@ def summary(totals: dict[str, list[tuple[speech_corpus.Speech, Scores, Run]]]) -
         "|---|---|---|---|---|---|---|---|",
     ]
     for condition, runs in totals.items():
-        ref_words = batch_err = ours_err = 0.0
         un_words = un_err = 0.0
         lost = final_words = replaced = 0
         shown: list[float] = []
@@ -616,22 +637,59 @@ def summary(totals: dict[str, list[tuple[speech_corpus.Speech, Scores, Run]]]) -
             replaced += scores.replaced
             shown += scores.first_shown
             final += scores.final_latency
-            if speech.text is not None:
-                n = len(speech_corpus.normalise(speech.text).split())
-                ref_words += n
-                batch_err += (scores.batch_wer or 0.0) * n
-                ours_err += scores.wer * n
-            else:
+            if speech.text is None:
                 n = max(1, round(scores.final_words))
                 un_words += n
                 un_err += scores.wer * n
         pct = lambda v, q: float(np.percentile(v, q)) if v else float("nan")  # noqa: E731
         share = lambda err, n: f"{err / n * 100:.1f} %" if n else "—"  # noqa: E731
+        wers = labelled_wer(runs)
+        batch, ours = ("—", "—") if wers is None else (f"{w * 100:.1f} %" for w in wers)
         lines.append(
-            f"| {condition} | {share(batch_err, ref_words)} | {share(ours_err, ref_words)} | "
+            f"| {condition} | {batch} | {ours} | "
             f"{share(un_err, un_words)} | {lost} | "
             f"{pct(shown, 50):.2f} / {pct(shown, 90):.2f} s | {pct(final, 90):.2f} s | "
             f"{replaced / max(1, final_words):.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def labelled_wer(
+    runs: list[tuple[speech_corpus.Speech, Scores, Run]],
+) -> tuple[float, float] | None:
+    """(batch, finals) WER pooled over the recordings with a published text: every word
+    error over every word of their texts. None when no recording has a text."""
+    words = batch_errors = our_errors = 0.0
+    for speech, scores, _ in runs:
+        if speech.text is None:
+            continue
+        n = len(speech_corpus.normalise(speech.text).split())
+        words += n
+        batch_errors += (scores.batch_wer or 0.0) * n
+        our_errors += scores.wer * n
+    if not words:
+        return None
+    return batch_errors / words, our_errors / words
+
+
+def offsets_table(offsets: list[float], pooled: dict[str, list[tuple[float, float]]]) -> str:
+    """Per condition, the labelled recordings' pooled WER at each offset and the mean, and the
+    finals' distance from the batch decode: mean, and lowest to highest."""
+    at = " / ".join(f"{offset:g}" for offset in offsets)
+    lines = [
+        f"| condition | batch WER at {at} ms | mean | finals WER at {at} ms | mean "
+        "| finals minus batch: mean [range] |",
+        "|---|---|---|---|---|---|",
+    ]
+    for condition, pairs in pooled.items():
+        batch = [b * 100 for b, _ in pairs]
+        ours = [o * 100 for _, o in pairs]
+        gaps = [o - b for b, o in zip(batch, ours, strict=True)]
+        listed = lambda values: " / ".join(f"{v:.1f}" for v in values)  # noqa: E731
+        lines.append(
+            f"| {condition} | {listed(batch)} % | {np.mean(batch):.1f} % | {listed(ours)} % | "
+            f"{np.mean(ours):.1f} % | {np.mean(gaps):+.1f} [{min(gaps):+.1f} to "
+            f"{max(gaps):+.1f}] points |"
         )
     return "\n".join(lines)
 
