@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from captioner.server.engine import Hypothesis, RecognizerOptions, Transcript
+from captioner.server.engine import Hypothesis, RecognizerOptions, Transcript, UtteranceEnded
 from captioner.server.streaming import (
     ALIGNMENT_FRAME_S,
     StreamingRecognizer,
@@ -469,3 +469,31 @@ def test_within_audio_cuts_words_stacked_on_one_instant_near_the_clip_end() -> N
     # so do two words at one instant well before the end (the next decode hears them again)
     early = [WordOut(w, w, 0.60, 0.60, 0.9) for w in ("a", "cat")]
     assert within_audio(early, 1.0) == early
+
+
+def test_utterance_ends_do_not_depend_on_chunking() -> None:
+    """A server that falls behind hands the recogniser seconds of audio at once; the
+    UtteranceEnd after each pause must still come, as it does for audio fed 100 ms at a
+    time (the service reads it off word timings, not off how the audio arrived)."""
+    # four phrases of three words, each followed by a pause longer than utterance_end_ms
+    plan = [(300 + 100 * i, 0.3, 1.6 if i % 3 == 2 else 0.06) for i in range(12)]
+    audio, _ = synthesize(plan)
+
+    def utterance_ends(size: int) -> list[float]:
+        recognizer = StreamingRecognizer(
+            ToneDecoder(),
+            EnergyVad(),
+            RecognizerOptions(
+                language="en", interim_results=True, endpointing_ms=300, utterance_end_ms=1000
+            ),
+        )
+        events = []
+        for position in range(0, len(audio), size):
+            events += recognizer.feed(audio[position : position + size])
+        events += recognizer.finalize()
+        return [e.last_word_end for e in events if isinstance(e, UtteranceEnded)]
+
+    steady = utterance_ends(1600)
+    assert len(steady) >= 3
+    assert utterance_ends(5 * SAMPLE_RATE) == steady
+    assert utterance_ends(3 * SAMPLE_RATE) == steady

@@ -330,7 +330,6 @@ class StreamingRecognizer:
         self._total += len(samples)
         for probability in self._vad.push(samples):
             self._step(float(probability), events)
-        self._maybe_utterance_end(events, self._total)
         if self._open:
             self._tick(events)
         else:
@@ -380,6 +379,9 @@ class StreamingRecognizer:
                 speech_final=self._options.endpointing_ms is not None,
                 flushed=False,
             )
+        # frame by frame, so a server that falls behind and feeds seconds at once still
+        # sends the UtteranceEnd of every pause
+        self._maybe_utterance_end(events, frame_end)
 
     def _begin_phrase(self, onset: int) -> None:
         self._open = True
