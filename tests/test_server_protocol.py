@@ -336,8 +336,17 @@ async def test_close_stream_sends_finals_then_metadata_then_closes_1000() -> Non
     assert kinds[-1] == "Metadata" and kinds.count("Metadata") == 1
     assert received.close_code == 1000
     finals = received.finals
-    assert len([f for f in finals if f["channel"]["alternatives"][0]["words"]]) == 2
-    assert finals[-1]["from_finalize"] is True  # the tail was flushed by CloseStream
+    assert [f["from_finalize"] for f in finals] == [False] * (len(finals) - 1) + [True]
+    # the first tone (0.5 to 2.0 s) ended at its endpoint, in one final or, when the server
+    # decoded mid-phrase, settled in parts; the second (2.8 to 3.8 s) was flushed by CloseStream
+    before = [w for f in finals[:-1] for w in f["channel"]["alternatives"][0]["words"]]
+    flushed = finals[-1]["channel"]["alternatives"][0]["words"]
+    assert before and flushed
+    assert before[0]["start"] == pytest.approx(0.5, abs=0.05)
+    assert before[-1]["end"] == pytest.approx(2.0, abs=0.05)
+    assert all(a["end"] <= b["start"] + 1e-6 for a, b in itertools.pairwise(before))
+    assert flushed[0]["start"] == pytest.approx(2.8, abs=0.05)
+    assert flushed[-1]["end"] == pytest.approx(3.8, abs=0.05)
     metadata = received.of("Metadata")[0]
     assert metadata["sha256"] == hashlib.sha256(audio).hexdigest()
     assert metadata["duration"] == pytest.approx(len(audio) / 2 / RATE, abs=1e-6)
