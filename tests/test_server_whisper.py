@@ -29,6 +29,8 @@ import soxr
 from websockets.asyncio.client import connect
 
 from captioner.server import cli, models
+from captioner.server.app import MAX_BATCH_BYTES_SECONDS
+from captioner.server.streaming import Tuning
 from testkit import speech_corpus
 from testkit.server_audio import (
     RATE,
@@ -238,7 +240,11 @@ async def test_long_speech_is_split_so_finals_do_not_wait(
     spoken = [m for m in received.finals if m["channel"]["alternatives"][0]["words"]]
     assert len(spoken) >= 2
     assert not spoken[0]["speech_final"]
-    assert all(m["duration"] <= 10.5 for m in received.finals)
+    # open speech settles after `max_open_s`, at the server's next decode: on a machine that
+    # keeps up that is within half a second, on one that falls behind at 4x pace it is after
+    # the backlog it hands the recogniser next (at most MAX_BATCH_BYTES_SECONDS of audio)
+    longest = Tuning().max_open_s + MAX_BATCH_BYTES_SECONDS
+    assert all(m["duration"] <= longest for m in received.finals)
     speech_end = long.spans[-1][1]
     assert spoken[0]["start"] + spoken[0]["duration"] < speech_end - 3
     assert wer(texts, received.final_text()) < 0.25, received.final_text()
