@@ -66,14 +66,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from captioner.server.streaming import parse_tuning  # noqa: E402
-from testkit import speech_corpus  # noqa: E402
+from testkit import ceiling, speech_corpus  # noqa: E402
 from testkit.stream_metrics import (  # noqa: E402
     Message,
     Scores,
     Timing,
     errors_by_final,
     score,
-    word_error,
 )
 
 RATE = 16_000
@@ -99,43 +98,20 @@ def pcm16(audio: np.ndarray) -> bytes:
 
 
 class Ceiling:
-    """The same model decoding a whole file in one call (faster-whisper's `transcribe`, beam 5,
-    previous text as prompt), with and without its VAD filter, whichever is closer to the
-    text: without the filter a file of exactly 30 s ends in a second window that Whisper fills
-    by repeating itself (the telephone call, at 27-96 % WER from run to run), and with it the
-    sonnet loses words. The better of the two is the ceiling, and a stable one."""
+    """The same model decoding a whole file in one call, as `testkit.ceiling` defines it (the
+    better of faster-whisper's `transcribe` with and without its VAD filter, seeded so that its
+    fallback to sampling decodes the same audio the same way every run)."""
 
     def __init__(self) -> None:
-        from faster_whisper import WhisperModel
-
         from captioner.server import models
 
-        self.model = WhisperModel(
-            str(models.require_model_dir()),
-            device="cpu",
-            compute_type="int8",
-            cpu_threads=os.cpu_count() or 1,
-            local_files_only=True,
-        )
+        self.decoder = ceiling.BatchDecoder(models.require_model_dir())
         self._cache: dict[bytes, str] = {}
 
     def transcribe(self, audio: np.ndarray, reference: str | None) -> str:
-        """The batch transcript; without a reference text, the one without the VAD filter
-        unless that one repeats itself (more words than the filtered one by a fifth)."""
         key = audio.tobytes()[:: max(1, len(audio) // 4096)]
         if key not in self._cache:
-            texts = []
-            for vad_filter in (False, True):
-                segments, _ = self.model.transcribe(
-                    audio, language="en", beam_size=5, vad_filter=vad_filter
-                )
-                texts.append(" ".join(s.text.strip() for s in segments))
-            if reference is not None:
-                self._cache[key] = min(texts, key=lambda text: word_error(reference, text))
-            else:
-                plain, filtered = texts
-                looped = len(plain.split()) > 1.2 * len(filtered.split())
-                self._cache[key] = filtered if looped else plain
+            self._cache[key] = self.decoder.ceiling(audio, reference)
         return self._cache[key]
 
 

@@ -1,0 +1,65 @@
+"""The ceiling a live transcript is judged against: the same Whisper model decoding a whole
+recording in one call (faster-whisper's `transcribe`, beam 5, previous text as prompt).
+
+It is decoded with and without faster-whisper's VAD filter. Without the filter a file of
+exactly 30 s ends in a second window that Whisper fills by repeating itself (the telephone
+call came out at 27-96 % WER); with it, the sonnet loses words. Given the text, the ceiling
+is whichever of the two is closer to it.
+
+`transcribe` is not deterministic by itself: where a window's beam-search text fails its
+compression-ratio or log-probability check, it decodes that window again by *sampling* at a
+temperature of 0.2 and up. On the telephone call most windows fall back, and six processes
+decoding its faster version gave six different transcripts. CTranslate2 draws those samples
+from a generator that each of the model's worker threads seeds once, on its first draw, from
+the process's seed (random unless `set_random_seed` was called): seeding again later changes
+nothing for a model already used. So every decode here loads the model afresh (0.3 s) after
+seeding, and the ceiling of a given audio is the same in every run, process and order.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from testkit.stream_metrics import word_error
+
+SEED = 0
+
+
+class BatchDecoder:
+    """Whole-file decodes with faster-whisper, the same for the same audio every time."""
+
+    def __init__(self, model_dir: Path | str, cpu_threads: int | None = None) -> None:
+        self.model_dir = str(model_dir)
+        self.cpu_threads = cpu_threads or os.cpu_count() or 1
+
+    def transcribe(self, audio: np.ndarray, *, vad_filter: bool) -> str:
+        import ctranslate2
+        from faster_whisper import WhisperModel
+
+        ctranslate2.set_random_seed(SEED)
+        model = WhisperModel(
+            self.model_dir,
+            device="cpu",
+            compute_type="int8",
+            cpu_threads=self.cpu_threads,
+            local_files_only=True,
+        )
+        segments, _ = model.transcribe(audio, language="en", beam_size=5, vad_filter=vad_filter)
+        return " ".join(segment.text.strip() for segment in segments)
+
+    def both(self, audio: np.ndarray) -> tuple[str, str]:
+        """The transcripts without and with the VAD filter."""
+        return self.transcribe(audio, vad_filter=False), self.transcribe(audio, vad_filter=True)
+
+    def ceiling(self, audio: np.ndarray, reference: str | None) -> str:
+        """The batch transcript. Given the text, the one of the two closer to it; without, the
+        one without the VAD filter unless that one repeats itself (a fifth more words than the
+        other)."""
+        plain, filtered = self.both(audio)
+        if reference is not None:
+            return min((plain, filtered), key=lambda text: word_error(reference, text))
+        looped = len(plain.split()) > 1.2 * len(filtered.split())
+        return filtered if looped else plain
