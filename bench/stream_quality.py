@@ -66,7 +66,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from captioner.server.streaming import parse_tuning  # noqa: E402
-from testkit import ceiling, speech_corpus  # noqa: E402
+from testkit import speech_corpus  # noqa: E402
+from testkit.ceiling import BatchDecoder  # noqa: E402
 from testkit.stream_metrics import (  # noqa: E402
     Message,
     Scores,
@@ -95,24 +96,6 @@ def pcm16(audio: np.ndarray) -> bytes:
 
 
 # ---------------------------------------------------------------------- the ceiling
-
-
-class Ceiling:
-    """The same model decoding a whole file in one call, as `testkit.ceiling` defines it (the
-    better of faster-whisper's `transcribe` with and without its VAD filter, seeded so that its
-    fallback to sampling decodes the same audio the same way every run)."""
-
-    def __init__(self) -> None:
-        from captioner.server import models
-
-        self.decoder = ceiling.BatchDecoder(models.require_model_dir())
-        self._cache: dict[bytes, str] = {}
-
-    def transcribe(self, audio: np.ndarray, reference: str | None) -> str:
-        key = audio.tobytes()[:: max(1, len(audio) // 4096)]
-        if key not in self._cache:
-            self._cache[key] = self.decoder.ceiling(audio, reference)
-        return self._cache[key]
 
 
 # ---------------------------------------------------------------------- running
@@ -540,7 +523,9 @@ def measure(
     emit each table row through `out` as it is measured; return the rows and the summary.
     With `pooled`, also append each condition's (batch, finals) WER over the labelled
     recordings to its list there."""
-    ceiling = Ceiling()
+    from captioner.server import models
+
+    batch_decoder = BatchDecoder(models.require_model_dir())
     out(HEADER)
     rows: list[str] = []
     totals: dict[str, list[tuple[speech_corpus.Speech, Scores, Run]]] = {}
@@ -550,7 +535,7 @@ def measure(
         for condition in conditions:
             audio, pace = condition_audio(speech, condition)
             audio = delayed(audio, offset_ms)
-            batch = ceiling.transcribe(audio, speech.text)
+            batch = batch_decoder.ceiling(audio, speech.text)
             if engine is not None:
                 run = simulate(audio, pace, engine, exact=exact)
             else:
