@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -37,7 +38,9 @@ class BatchDecoder:
         self.cpu_threads = cpu_threads or os.cpu_count() or 1
         self._ceilings: dict[tuple[str, str | None], str] = {}
 
-    def transcribe(self, audio: np.ndarray, *, vad_filter: bool) -> str:
+    def transcribe(self, audio: np.ndarray, *, vad_filter: bool, **options: Any) -> str:
+        """One whole-file decode; `options` go to faster-whisper's `transcribe` as they are
+        (a test asks for pure sampling, `temperature=1.0, best_of=1`)."""
         import ctranslate2
         from faster_whisper import WhisperModel
 
@@ -49,7 +52,8 @@ class BatchDecoder:
             cpu_threads=self.cpu_threads,
             local_files_only=True,
         )
-        segments, _ = model.transcribe(audio, language="en", beam_size=5, vad_filter=vad_filter)
+        asked = {"language": "en", "beam_size": 5, "vad_filter": vad_filter, **options}
+        segments, _ = model.transcribe(audio, **asked)
         return " ".join(segment.text.strip() for segment in segments)
 
     def both(self, audio: np.ndarray) -> tuple[str, str]:

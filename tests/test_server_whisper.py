@@ -271,16 +271,19 @@ def batch_decoder(whisper_model_dir: Path) -> BatchDecoder:
 def test_the_batch_ceiling_is_the_same_in_every_process(batch_decoder: BatchDecoder) -> None:
     """faster-whisper decodes a window again by sampling where its beam search fails a quality
     check, from a random generator that each process seeds its own way. On the telephone call
-    (30 s exactly, whose second window Whisper fills with repeats) most windows fall back: one
-    model seeded 1 and another seeded 3 wrote "I needed to design ... I heard of deep" and "I
-    need to design ... I heard a beep". The ceiling must not depend on what ran before it."""
+    most windows fall back: one model seeded 1 and another seeded 3 wrote "I needed to design
+    ... I heard of deep" and "I need to design ... I heard a beep". The ceiling must not depend
+    on what ran before it. Here every draw is a sample (temperature 1, one candidate), so two
+    seeds give different words unless the decoder sets its own: JFK came out "My fellow" and
+    "And so my fellow America, ask not what your country can do for you." """
     import ctranslate2
 
-    audio = speech_corpus.load("call").audio
+    audio = speech_corpus.load("jfk").audio
+    sampled = {"vad_filter": False, "temperature": 1.0, "best_of": 1}
     ctranslate2.set_random_seed(1)
-    first = batch_decoder.transcribe(audio, vad_filter=False)
+    first = batch_decoder.transcribe(audio, **sampled)
     ctranslate2.set_random_seed(3)
-    assert batch_decoder.transcribe(audio, vad_filter=False) == first
+    assert batch_decoder.transcribe(audio, **sampled) == first
 
 
 REAL_SPEECH_PARAMS = {
