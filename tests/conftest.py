@@ -17,6 +17,18 @@ os.environ.pop("DEEPGRAM_API_KEY", None)
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slowest tests run first, those that decode with the real engine ahead of those that
+    mostly wait. The suite runs on two workers, and a test of 50 s handed out last kept one
+    worker busy while the other sat idle."""
+    items.sort(
+        key=lambda item: (
+            item.get_closest_marker("slow") is None,
+            item.get_closest_marker("e2e") is None,
+        )
+    )
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _private_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Child `captioner listen` runs keep their journals here, never in the user's data folder."""

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from captioner.core.alignment import ClockAligner
 
@@ -50,6 +51,7 @@ def aligned_clicks(
     return clicks, found, aligner
 
 
+@pytest.mark.slow
 def test_a_device_0_1_percent_fast_stays_within_20_ms_over_an_hour() -> None:
     clicks, fast, aligner = aligned_clicks(1.001, seed=1)
     _, true, _ = aligned_clicks(1.0, seed=2)

@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 import jiwer
+import pytest
 
 from testkit.virtual_mic import SPEAKERS, VirtualMic, make_speech_wav
 from tests.test_cli import listen_live, words_of
@@ -91,6 +92,7 @@ async def test_each_side_of_a_call_comes_back_under_its_own_label(
     assert sides == {(0, "You"), (1, "Others")}
 
 
+@pytest.mark.slow
 async def test_speakers_unplugged_mid_call_the_microphone_keeps_captioning(
     call_virtual_mic: VirtualMic, tmp_path: Path
 ) -> None:
@@ -117,6 +119,7 @@ async def test_speakers_unplugged_mid_call_the_microphone_keeps_captioning(
     assert len(copied) <= 6, lines
 
 
+@pytest.mark.slow
 async def test_speakers_heard_by_the_microphone_are_captioned_once_under_others(
     call_virtual_mic: VirtualMic, tmp_path: Path
 ) -> None:

@@ -11,12 +11,14 @@ import asyncio
 import time
 
 import numpy as np
+import pytest
 
 from testkit.deepgram_emulator import DeepgramEmulator, Script
 from testkit.virtual_mic import VirtualMic
 from tests.test_cli import KEY, captioner
 
 
+@pytest.mark.slow
 async def test_device_lost_and_back_keeps_the_connection(
     private_virtual_mic: VirtualMic, speech_wav: object
 ) -> None:

@@ -268,6 +268,7 @@ async def test_a_tail_the_server_never_transcribed_is_sent_again(tmp_path: Path,
     assert len(emu.connections) == 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["drop", "close-1011", "ignore", "close-1000"])
 async def test_a_tail_never_transcribed_ends_with_an_error_that_says_how_much(
     tmp_path: Path, mode: str

@@ -179,6 +179,7 @@ async def test_1008_data0000_is_not_retried(tmp_path: Path) -> None:
     assert len(emu.connections) == 1
 
 
+@pytest.mark.slow
 async def test_outage_longer_than_the_buffer_leaves_a_visible_gap(tmp_path: Path) -> None:
     slots = 16
     wav = slot_wav(tmp_path / "s.wav", slots)

@@ -96,6 +96,7 @@ async def test_a_frame_over_the_limit_closes_1009_and_the_server_carries_on() ->
         assert received.close_code == 1000
 
 
+@pytest.mark.slow
 async def test_a_flood_is_pushed_back_and_memory_stays_bounded() -> None:
     """A client sending 1 MiB frames as fast as it can: the server stops reading once 4 s of
     audio wait, so what it holds stays near that, and a second client is still served."""

@@ -133,6 +133,7 @@ async def run_session(
     return received
 
 
+@pytest.mark.slow
 async def test_finals_have_a_low_word_error_rate(whisper_server: str, track: SpeechTrack) -> None:
     params = {
         "interim_results": "true",
@@ -352,6 +353,7 @@ def stream_in_process(engine: Any, audio: np.ndarray, piece_s: float = 0.1) -> R
     return received
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "noisy"), [("sonnet", False), ("austen", True)], ids=["sonnet", "austen-pink-noise"]
 )
@@ -376,6 +378,7 @@ def test_real_speech_finals_come_close_to_the_batch_decode(
     assert sum(1 for m in spoken if not m["speech_final"]) >= 5  # not only at pauses
 
 
+@pytest.mark.slow
 def test_real_speech_fed_in_other_pieces_repeats_no_line(streaming_engine: Any) -> None:
     """The sonnet handed to the recogniser 300 ms at a time (a busy server joins what queued):
     once, an endpoint's decode went on past the end of its audio and repeated a 15-word line
@@ -395,6 +398,7 @@ def test_real_speech_fed_in_other_pieces_repeats_no_line(streaming_engine: Any) 
     assert len(ours) <= len(poem) + 5, " ".join(ours)
 
 
+@pytest.mark.slow
 async def test_real_speech_over_the_wire_tiles_the_clock_and_settles_mid_phrase(
     whisper_server: str, batch_decoder: BatchDecoder
 ) -> None:

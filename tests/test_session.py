@@ -435,6 +435,7 @@ async def test_stop_sends_close_stream_and_drains_the_last_finals(tmp_path: Path
     assert recorder.states[-1] is State.STOPPED
 
 
+@pytest.mark.slow
 async def test_drain_limit_when_the_server_never_closes(tmp_path: Path) -> None:
     """A server that goes silent before confirming the end: the drain limit cuts each try
     short, the tail is sent again a few times, then the session ends saying what was lost
