@@ -67,7 +67,7 @@ sys.path.insert(0, str(ROOT))
 
 from captioner.server.streaming import parse_tuning  # noqa: E402
 from testkit import speech_corpus  # noqa: E402
-from testkit.ceiling import BatchDecoder  # noqa: E402
+from testkit.ceiling import ChildBatchDecoder  # noqa: E402
 from testkit.stream_metrics import (  # noqa: E402
     Message,
     Scores,
@@ -525,34 +525,37 @@ def measure(
     recordings to its list there."""
     from captioner.server import models
 
-    batch_decoder = BatchDecoder(models.require_model_dir())
+    batch_decoder = ChildBatchDecoder(models.require_model_dir())
     out(HEADER)
     rows: list[str] = []
     totals: dict[str, list[tuple[speech_corpus.Speech, Scores, Run]]] = {}
     split: dict[str, list[int]] = {}
-    for name in recordings:
-        speech = speech_corpus.load(name)
-        for condition in conditions:
-            audio, pace = condition_audio(speech, condition)
-            audio = delayed(audio, offset_ms)
-            batch = batch_decoder.ceiling(audio, speech.text)
-            if engine is not None:
-                run = simulate(audio, pace, engine, exact=exact)
-            else:
-                assert server is not None
-                run = asyncio.run(stream(server.url, audio, pace, server.process.pid))
-            reference = speech.text if speech.text is not None else batch
-            scores = score(run.arrivals, run.timing, reference, batch)
-            rows.append(row(name, condition, run, scores, speech.text is not None))
-            out(rows[-1])
-            totals.setdefault(condition, []).append((speech, scores, run))
-            if show:
-                out(f"\n    batch: {batch}\n    ours:  {scores.text}\n")
-            if by_final and speech.text is not None:
-                results = [message for _, message in run.arrivals]
-                for kind, counts in errors_by_final(speech.text, batch, results).items():
-                    before = split.get(kind, [0, 0, 0])
-                    split[kind] = [a + b for a, b in zip(before, counts, strict=True)]
+    try:
+        for name in recordings:
+            speech = speech_corpus.load(name)
+            for condition in conditions:
+                audio, pace = condition_audio(speech, condition)
+                audio = delayed(audio, offset_ms)
+                batch = batch_decoder.ceiling(audio, speech.text)
+                if engine is not None:
+                    run = simulate(audio, pace, engine, exact=exact)
+                else:
+                    assert server is not None
+                    run = asyncio.run(stream(server.url, audio, pace, server.process.pid))
+                reference = speech.text if speech.text is not None else batch
+                scores = score(run.arrivals, run.timing, reference, batch)
+                rows.append(row(name, condition, run, scores, speech.text is not None))
+                out(rows[-1])
+                totals.setdefault(condition, []).append((speech, scores, run))
+                if show:
+                    out(f"\n    batch: {batch}\n    ours:  {scores.text}\n")
+                if by_final and speech.text is not None:
+                    results = [message for _, message in run.arrivals]
+                    for kind, counts in errors_by_final(speech.text, batch, results).items():
+                        before = split.get(kind, [0, 0, 0])
+                        split[kind] = [a + b for a, b in zip(before, counts, strict=True)]
+    finally:
+        batch_decoder.close()
     text = summary(totals)
     if pooled is not None:
         for condition, runs in totals.items():
