@@ -7,10 +7,10 @@ words that fell between one utterance's end and the next one's onset were never 
 This recogniser keeps one continuous audio buffer instead and re-decodes its open (unsettled)
 part every `decode_every_s` of audio:
 
-* **Context.** A decode sees about six seconds of already-settled audio before the open part,
-  and its words are forced as the decoder's prefix, so the model hears the phrase as it was said
-  and cannot transcribe that audio differently. Older settled text goes in as Whisper's previous-
-  text prompt, as in a batch decode.
+* **Context.** A decode sees about six seconds of already-settled audio before the open part
+  (an endpoint's, nine), and its words are forced as the decoder's prefix, so the model hears
+  the phrase as it was said and cannot transcribe that audio differently. Older settled text
+  goes in as Whisper's previous-text prompt, as in a batch decode.
 * **Agreement.** A word is settled (sent as an `is_final` Result, `speech_final` false) when
   the last two decodes agree on it and on every word before it: the LocalAgreement-2 policy of
   Macháček, Dabre and Bojar (2023). The newest word is never settled before an endpoint, since
@@ -73,6 +73,7 @@ class Tuning:
     first_settle_s: float = 1.5  # a shorter phrase settles only at its endpoint, in one final
     min_new_speech_s: float = 0.1  # a decode needs this much new speech, else the last stands
     context_s: float = 6.0  # settled audio re-heard before the open words
+    final_context_s: float = 9.0  # the same, for an endpoint's decode
     context_gap_s: float = 2.0  # a longer pause starts the next phrase without audio context
     hold_back_s: float = 0.15  # a word ending this close to the decoded audio's end stays open
     interim_tail_s: float = 0.3  # interims leave out words ending this close to the audio's end
@@ -304,6 +305,7 @@ class StreamingRecognizer:
         self._settled_end = 0  # end of the last settled word's audio
         self._language: str | None = None  # detected and sure (language=multi), then kept
         self._context_start = 0  # where the next decode's audio starts
+        self._final_context_start = 0  # where an endpoint's decode starts
         self._last_word_end: float | None = None
         self._utterance_end_due = False
         self._closed = False
@@ -392,8 +394,9 @@ class StreamingRecognizer:
         fresh = max(onset - _samples(self._t.preroll_s), self._origin, self._cursor)
         near = self._settled and onset - self._settled_end <= _samples(self._t.context_gap_s)
         if not near or self._context_start < self._origin:
-            self._context_start = fresh
+            self._context_start = self._final_context_start = fresh
         self._context_start = min(self._context_start, fresh)
+        self._final_context_start = min(max(self._final_context_start, self._origin), fresh)
 
     # ------------------------------------------------------------------ decoding
 
@@ -461,7 +464,7 @@ class StreamingRecognizer:
         """Endpoint (or Finalize): decode the open audio once more and settle all of it."""
         words: tuple[WordOut, ...] = ()
         if audio_end > self._settled_end:
-            words = self._hear(self._context_start, audio_end, final=True)
+            words = self._hear(self._final_context_start, audio_end, final=True)
         start = self._cursor
         window_end = max(window_end, start)
         self._settle(words, window_end)
@@ -489,14 +492,20 @@ class StreamingRecognizer:
         self._settled_end = max(self._settled_end, _samples(words[-1].end))
         self._last_word_end = words[-1].end
         self._utterance_end_due = self._utterance_end is not None
-        # the next decode re-hears about `context_s` of settled words, starting at a word
-        horizon = self._settled_end - _samples(self._t.context_s)
+        self._context_start = self._start_before(self._t.context_s)
+        self._final_context_start = min(
+            self._context_start, self._start_before(self._t.final_context_s)
+        )
+
+    def _start_before(self, seconds: float) -> int:
+        """Where a decode that re-hears about `seconds` of settled words starts: at a word."""
+        horizon = self._settled_end - _samples(seconds)
         start = _samples(self._settled[-1].start)
         for word in reversed(self._settled):
             if _samples(word.start) < horizon:
                 break
             start = _samples(word.start)
-        self._context_start = max(start, self._origin)
+        return max(start, self._origin)
 
     def _hear(self, start: int, end: int, *, final: bool) -> tuple[WordOut, ...]:
         """Decode [start, end), then make sure no stretch of speech went unheard.
@@ -652,7 +661,7 @@ class StreamingRecognizer:
             self._settled
             and self._total - self._settled_end <= _samples(self._t.context_gap_s) + reach
         ):
-            keep = min(keep, self._context_start)
+            keep = min(keep, self._context_start, self._final_context_start)
         keep = max(keep, self._origin)
         if keep - self._origin >= SAMPLE_RATE:
             self._audio = self._audio[keep - self._origin :].copy()
