@@ -287,6 +287,22 @@ def test_the_batch_ceiling_is_the_same_in_every_process(batch_decoder: BatchDeco
     assert batch_decoder.transcribe(audio, **sampled) == first
 
 
+def test_the_ceiling_of_one_audio_is_never_served_for_another(batch_decoder: BatchDecoder) -> None:
+    """The bench once kept ceilings under a key of every Nth byte of the samples, which for
+    audio made from 16-bit samples is all zeros whenever N is a multiple of four: the sonnet in
+    reverb was scored against the clean sonnet's batch decode. Two audios of the same length
+    and the same 16-bit grid, one with its second half silent, get their own ceilings."""
+    jfk = speech_corpus.load("jfk")
+    assert jfk.text is not None
+    # on the 16-bit grid (as sox writes it), N = 40: the old key saw only zero bytes
+    whole = (np.round(jfk.audio[: 4096 * 40] * 32768) / 32768).astype(np.float32)
+    half = whole.copy()
+    half[len(half) // 2 :] = 0.0
+    first = batch_decoder.ceiling(whole, jfk.text)
+    assert batch_decoder.ceiling(half, jfk.text) != first
+    assert batch_decoder.ceiling(whole, jfk.text) == first
+
+
 REAL_SPEECH_PARAMS = {
     "interim_results": "true",
     "punctuate": "true",
