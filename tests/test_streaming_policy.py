@@ -239,19 +239,19 @@ def test_long_speech_without_a_pause_settles_while_it_goes_on(sizes: list[int]) 
     assert names == [w.name for w in truth]
 
 
-class HeardDecoder(ToneDecoder):
-    """Notes, per decode, whether it was an endpoint's and how many seconds of settled words
-    it was given as its forced prefix (the audio context it re-hears)."""
+class ContextRecorder(ToneDecoder):
+    """Notes, per decode, whether it was an endpoint's, how many words of previous text it was
+    given as its prompt, and how many settled words as its forced prefix (the audio context
+    it re-hears)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.heard: list[tuple[bool, float]] = []
+        self.given: list[tuple[bool, int, int]] = []
 
     def then(
         self, heard: Hypothesis, *, final: bool, prompt: str, prefix: str, seconds: float
     ) -> Hypothesis:
-        context = len(prefix.split()) * WORD_PITCH_S
-        self.heard.append((final, context))
+        self.given.append((final, len(prompt.split()), len(prefix.split())))
         return heard
 
 
@@ -270,10 +270,10 @@ def test_an_endpoint_decode_rehears_more_of_what_was_said(sizes: list[int]) -> N
     plan = [(300 + 50 * i, 0.32, 0.06) for i in range(42)]
     plan[-1] = (plan[-1][0], 0.32, 1.0)
     audio, truth = synthesize(plan)
-    decoder = HeardDecoder()
+    decoder = ContextRecorder()
     results = run(audio, sizes, decoder, tuning)
-    agreement = [context for final, context in decoder.heard if not final]
-    endpoint = [context for final, context in decoder.heard if final]
+    agreement = [words * WORD_PITCH_S for final, _, words in decoder.given if not final]
+    endpoint = [words * WORD_PITCH_S for final, _, words in decoder.given if final]
     assert endpoint, "the pause ends the phrase"
     assert max(agreement) <= tuning.context_s + WORD_PITCH_S
     assert endpoint[0] >= tuning.final_context_s - 2 * WORD_PITCH_S
@@ -424,20 +424,6 @@ def test_a_decoder_reading_its_prompt_back_over_a_cheer_adds_no_words(
     assert names == [w.name for w in truth]
 
 
-class PromptRecorder(ToneDecoder):
-    """Notes how many words of previous text each decode was given, by kind of decode."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.prompts: list[tuple[bool, int]] = []
-
-    def then(
-        self, heard: Hypothesis, *, final: bool, prompt: str, prefix: str, seconds: float
-    ) -> Hypothesis:
-        self.prompts.append((final, len(prompt.split())))
-        return heard
-
-
 def test_agreement_decodes_get_a_shorter_prompt_than_endpoint_decodes() -> None:
     """Whisper reads the previous-text prompt on every decode, so a long one makes the frequent
     agreement decodes dearer; they get the last `interim_prompt_words` words, while an
@@ -446,12 +432,12 @@ def test_agreement_decodes_get_a_shorter_prompt_than_endpoint_decodes() -> None:
     # 90 words in phrases of six, each followed by a pause long enough to end it
     plan = [(300 + 100 * (i % 18), 0.3, 0.5 if i % 6 == 5 else 0.06) for i in range(90)]
     audio, truth = synthesize(plan)
-    decoder = PromptRecorder()
+    decoder = ContextRecorder()
     results = run(audio, [1600], decoder, tuning)
     settled = [w.word for r in results if r.is_final for w in r.words]
     assert settled == [s.name for s in truth]  # (names repeat, so not `check`)
-    agreement = [n for final, n in decoder.prompts if not final]
-    endpoint = [n for final, n in decoder.prompts if final]
+    agreement = [n for final, n, _ in decoder.given if not final]
+    endpoint = [n for final, n, _ in decoder.given if final]
     assert max(agreement) == tuning.interim_prompt_words < tuning.prompt_words
     assert max(endpoint) == tuning.prompt_words
 
